@@ -1,0 +1,317 @@
+/**
+ * Fast Fourier transforms on cryospin's centred grids (see grid.ts): 1D complex FFTs of any
+ * length, and centred n-dimensional transforms built from them.
+ *
+ *   F[k] = sum_x f[x] exp(-2 pi i (k - c)·(x - c) / D),  c = floor(D/2)      (forward)
+ *   f[x] = (1/N) sum_k F[k] exp(+2 pi i (k - c)·(x - c) / D)                (inverse)
+ *
+ * Lengths that are powers of two use an iterative radix-2 Cooley-Tukey transform; every other
+ * length (odd boxes such as 65 included) uses Bluestein's chirp-z algorithm on a power-of-two
+ * length. Twiddle tables and Bluestein chirps are computed once per length and cached. All
+ * arithmetic is done in Float64 scratch; only the results are stored as Float32.
+ *
+ * Why hand-written: the npm FFTs (fft.js and the like) offer neither centred nor n-dimensional
+ * nor odd-length transforms, and fft.js measured 9-11x slower than FFTW on this machine
+ * (/work/shared/docs/engine.md). This module is the readable reference implementation; a
+ * faster WebAssembly FFT lives behind the backend interface and is checked against this one.
+ */
+import type { Complex } from './complex.js';
+
+/** A cached plan for one transform length. */
+interface Plan {
+  n: number;
+  /** Radix-2 plan (n a power of two): bit-reversal permutation and twiddles exp(-2 pi i j/n). */
+  rev?: Uint32Array;
+  cos?: Float64Array;
+  sin?: Float64Array;
+  /** Bluestein plan: padded power-of-two length m, chirp exp(-i pi j^2 / n), FFT of the filter. */
+  m?: number;
+  chirpRe?: Float64Array;
+  chirpIm?: Float64Array;
+  filtRe?: Float64Array;
+  filtIm?: Float64Array;
+  scratchRe?: Float64Array;
+  scratchIm?: Float64Array;
+}
+
+const plans = new Map<number, Plan>();
+
+function isPow2(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+function radix2Plan(n: number): Plan {
+  const rev = new Uint32Array(n);
+  let bits = 0;
+  while ((1 << bits) < n) bits++;
+  for (let i = 0; i < n; i++) {
+    let r = 0;
+    for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
+    rev[i] = r;
+  }
+  const half = n >> 1;
+  const cos = new Float64Array(Math.max(half, 1));
+  const sin = new Float64Array(Math.max(half, 1));
+  for (let j = 0; j < half; j++) {
+    const a = (-2 * Math.PI * j) / n;
+    cos[j] = Math.cos(a);
+    sin[j] = Math.sin(a);
+  }
+  return { n, rev, cos, sin };
+}
+
+function bluesteinPlan(n: number): Plan {
+  let m = 1;
+  while (m < 2 * n - 1) m <<= 1;
+  const chirpRe = new Float64Array(n);
+  const chirpIm = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    // j^2 mod 2n keeps the angle small, so the chirp stays accurate for large j.
+    const j2 = (j * j) % (2 * n);
+    const a = (-Math.PI * j2) / n;
+    chirpRe[j] = Math.cos(a);
+    chirpIm[j] = Math.sin(a);
+  }
+  // Filter b[j] = conj(chirp[|j|]) on the circular length-m grid, then its FFT.
+  const filtRe = new Float64Array(m);
+  const filtIm = new Float64Array(m);
+  for (let j = 0; j < n; j++) {
+    filtRe[j] = chirpRe[j]!;
+    filtIm[j] = -chirpIm[j]!;
+    if (j > 0) {
+      filtRe[m - j] = chirpRe[j]!;
+      filtIm[m - j] = -chirpIm[j]!;
+    }
+  }
+  radix2InPlace(getPlan(m), filtRe, filtIm, false);
+  return {
+    n, m, chirpRe, chirpIm, filtRe, filtIm,
+    scratchRe: new Float64Array(m), scratchIm: new Float64Array(m),
+  };
+}
+
+function getPlan(n: number): Plan {
+  let p = plans.get(n);
+  if (!p) {
+    p = isPow2(n) ? radix2Plan(n) : bluesteinPlan(n);
+    plans.set(n, p);
+  }
+  return p;
+}
+
+/** Unnormalised radix-2 DFT in place; `inverse` flips the exponent sign. */
+function radix2InPlace(p: Plan, re: Float64Array, im: Float64Array, inverse: boolean): void {
+  const n = p.n;
+  const rev = p.rev!;
+  for (let i = 0; i < n; i++) {
+    const j = rev[i]!;
+    if (j > i) {
+      const tr = re[i]!; re[i] = re[j]!; re[j] = tr;
+      const ti = im[i]!; im[i] = im[j]!; im[j] = ti;
+    }
+  }
+  const cos = p.cos!;
+  const sin = p.sin!;
+  const sgn = inverse ? -1 : 1;
+  for (let size = 2; size <= n; size <<= 1) {
+    const half = size >> 1;
+    const step = n / size;
+    for (let start = 0; start < n; start += size) {
+      for (let j = 0; j < half; j++) {
+        const wr = cos[j * step]!;
+        const wi = sgn * sin[j * step]!;
+        const a = start + j;
+        const b = a + half;
+        const xr = re[b]! * wr - im[b]! * wi;
+        const xi = re[b]! * wi + im[b]! * wr;
+        re[b] = re[a]! - xr;
+        im[b] = im[a]! - xi;
+        re[a] = re[a]! + xr;
+        im[a] = im[a]! + xi;
+      }
+    }
+  }
+}
+
+/** Unnormalised Bluestein DFT in place for any length. */
+function bluesteinInPlace(p: Plan, re: Float64Array, im: Float64Array, inverse: boolean): void {
+  const n = p.n;
+  const m = p.m!;
+  const cr = p.chirpRe!;
+  const ci = p.chirpIm!;
+  const sgn = inverse ? -1 : 1;
+  const ar = p.scratchRe!;
+  const ai = p.scratchIm!;
+  ar.fill(0);
+  ai.fill(0);
+  // a[j] = x[j] * chirp[j]   (chirp conjugated for the inverse)
+  for (let j = 0; j < n; j++) {
+    const wr = cr[j]!;
+    const wi = sgn * ci[j]!;
+    ar[j] = re[j]! * wr - im[j]! * wi;
+    ai[j] = re[j]! * wi + im[j]! * wr;
+  }
+  const sub = getPlan(m);
+  radix2InPlace(sub, ar, ai, false);
+  const fr = p.filtRe!;
+  const fi = p.filtIm!;
+  // Multiply by the filter's spectrum (the inverse uses the conjugate filter: b -> conj(b),
+  // whose FFT is conj(B[-k]); B is even in k so that is conj(B[k])).
+  for (let k = 0; k < m; k++) {
+    const br = fr[k]!;
+    const bi = sgn * fi[k]!;
+    const xr = ar[k]! * br - ai[k]! * bi;
+    const xi = ar[k]! * bi + ai[k]! * br;
+    ar[k] = xr;
+    ai[k] = xi;
+  }
+  radix2InPlace(sub, ar, ai, true);
+  const inv = 1 / m;
+  for (let k = 0; k < n; k++) {
+    const wr = cr[k]!;
+    const wi = sgn * ci[k]!;
+    const xr = ar[k]! * inv;
+    const xi = ai[k]! * inv;
+    re[k] = xr * wr - xi * wi;
+    im[k] = xr * wi + xi * wr;
+  }
+}
+
+/**
+ * Unnormalised 1D DFT of length re.length, in place, in the standard (uncentred) layout:
+ * X[k] = sum_j x[j] exp(-+2 pi i j k / n) (minus for forward, plus for inverse).
+ */
+export function fft1dInPlace(re: Float64Array, im: Float64Array, inverse: boolean): void {
+  const n = re.length;
+  if (n <= 1) return;
+  const p = getPlan(n);
+  if (p.rev) radix2InPlace(p, re, im, inverse);
+  else bluesteinInPlace(p, re, im, inverse);
+}
+
+/**
+ * Centred transform along every axis of a Float64 array pair, in place. dims slowest first.
+ * Lines are gathered with the ifftshift permutation (x -> x - c mod n), transformed, and
+ * scattered back with the fftshift permutation, so the centre index is the phase origin.
+ */
+function centredNdInPlace(re: Float64Array, im: Float64Array, dims: number[], inverse: boolean): void {
+  const total = re.length;
+  let stride = 1;
+  for (let ax = dims.length - 1; ax >= 0; ax--) {
+    const n = dims[ax]!;
+    const c = Math.floor(n / 2);
+    if (n > 1) {
+      const lr = new Float64Array(n);
+      const li = new Float64Array(n);
+      const block = stride * n;
+      for (let outer = 0; outer < total; outer += block) {
+        for (let inner = 0; inner < stride; inner++) {
+          const base = outer + inner;
+          for (let x = 0; x < n; x++) {
+            const j = (x - c + n) % n;
+            lr[j] = re[base + x * stride]!;
+            li[j] = im[base + x * stride]!;
+          }
+          fft1dInPlace(lr, li, inverse);
+          for (let k = 0; k < n; k++) {
+            const j = (k - c + n) % n;
+            re[base + k * stride] = lr[j]!;
+            im[base + k * stride] = li[j]!;
+          }
+        }
+      }
+    }
+    stride *= n;
+  }
+  if (inverse) {
+    const s = 1 / total;
+    for (let i = 0; i < total; i++) {
+      re[i] = re[i]! * s;
+      im[i] = im[i]! * s;
+    }
+  }
+}
+
+function checkDims(len: number, dims: number[]): void {
+  let n = 1;
+  for (const d of dims) {
+    if (!Number.isInteger(d) || d < 1) throw new RangeError(`fft: bad dimension ${d}`);
+    n *= d;
+  }
+  if (n !== len) throw new RangeError(`fft: array length ${len} does not match dims [${dims.join(', ')}]`);
+}
+
+/**
+ * Centred complex-to-complex transform over all axes of `c` (dims slowest first, e.g. [D, D]
+ * or [D, D, D]). Returns a new array; the inverse divides by the number of elements.
+ */
+export function fftnCentered(c: Complex, dims: number[], inverse: boolean): Complex {
+  checkDims(c.re.length, dims);
+  const re = Float64Array.from(c.re);
+  const im = Float64Array.from(c.im);
+  centredNdInPlace(re, im, dims, inverse);
+  return { re: Float32Array.from(re), im: Float32Array.from(im) };
+}
+
+/** Centred forward 2D FFT of a real D*D image. */
+export function fft2Centered(img: Float32Array, D: number): Complex {
+  return fft2CenteredBatch(img, D, 1);
+}
+
+/** Real part of the centred inverse 2D FFT of a D*D spectrum. */
+export function ifft2Centered(F: Complex, D: number): Float32Array {
+  return ifft2CenteredBatch(F, D, 1);
+}
+
+/** Centred forward 3D FFT of a real D^3 volume. */
+export function fft3Centered(vol: Float32Array, D: number): Complex {
+  checkDims(vol.length, [D, D, D]);
+  const re = Float64Array.from(vol);
+  const im = new Float64Array(vol.length);
+  centredNdInPlace(re, im, [D, D, D], false);
+  return { re: Float32Array.from(re), im: Float32Array.from(im) };
+}
+
+/** Real part of the centred inverse 3D FFT of a D^3 spectrum. */
+export function ifft3Centered(F: Complex, D: number): Float32Array {
+  checkDims(F.re.length, [D, D, D]);
+  const re = Float64Array.from(F.re);
+  const im = Float64Array.from(F.im);
+  centredNdInPlace(re, im, [D, D, D], true);
+  return Float32Array.from(re);
+}
+
+/** Centred forward 2D FFTs of B real images stored back to back (B*D*D values). */
+export function fft2CenteredBatch(imgs: Float32Array, D: number, B: number): Complex {
+  checkDims(imgs.length, [B, D, D]);
+  const n = D * D;
+  const out: Complex = { re: new Float32Array(B * n), im: new Float32Array(B * n) };
+  const re = new Float64Array(n);
+  const im = new Float64Array(n);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < n; i++) re[i] = imgs[b * n + i]!;
+    im.fill(0);
+    centredNdInPlace(re, im, [D, D], false);
+    out.re.set(re, b * n);
+    out.im.set(im, b * n);
+  }
+  return out;
+}
+
+/** Real parts of the centred inverse 2D FFTs of B spectra stored back to back. */
+export function ifft2CenteredBatch(F: Complex, D: number, B: number): Float32Array {
+  checkDims(F.re.length, [B, D, D]);
+  const n = D * D;
+  const out = new Float32Array(B * n);
+  const re = new Float64Array(n);
+  const im = new Float64Array(n);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < n; i++) {
+      re[i] = F.re[b * n + i]!;
+      im[i] = F.im[b * n + i]!;
+    }
+    centredNdInPlace(re, im, [D, D], true);
+    out.set(re, b * n);
+  }
+  return out;
+}
