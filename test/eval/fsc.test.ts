@@ -1,0 +1,111 @@
+/**
+ * FSC tests with analytic truths: a map against itself (1 everywhere, Nyquist), independent
+ * noise (0 within sampling error), and signal + noise of a known radial spectrum, whose
+ * expected FSC per shell is 1/sqrt(1 + <P_noise/P_signal>_shell).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../src/core/rng.js';
+import { fft3Centered, ifft3Centered } from '../../src/core/fft.js';
+import { crossingShell, fsc, fscReport, resolutionFromCurve } from '../../src/eval/fsc.js';
+import { applyMask, softSphericalMask } from '../../src/eval/mask.js';
+
+function noise(D: number, rng: Rng): Float32Array {
+  const v = new Float32Array(D * D * D);
+  for (let i = 0; i < v.length; i++) v[i] = rng.normal();
+  return v;
+}
+
+/** Shell voxel counts and mean |k|^2 per shell (shell j+1 holds j <= |k| < j+1). */
+function shellStats(D: number): { count: Float64Array; meanK2: Float64Array } {
+  const n = Math.floor(D / 2), c = Math.floor(D / 2);
+  const count = new Float64Array(n), sum = new Float64Array(n);
+  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+    const r2 = (x - c) ** 2 + (y - c) ** 2 + (z - c) ** 2;
+    const j = Math.floor(Math.sqrt(r2) + 1e-12);
+    if (j < n) { count[j]! += 1; sum[j]! += r2; }
+  }
+  return { count, meanK2: sum.map((s, j) => s / count[j]!) };
+}
+
+test('FSC of a map with itself is 1 in every shell; resolution = Nyquist (2 px)', () => {
+  const D = 24;
+  const a = noise(D, new Rng(1));
+  const curve = fsc(a, a, D);
+  assert.equal(curve.length, 12);
+  for (const v of curve) assert.ok(Math.abs(v - 1) < 1e-9, `${v}`);
+  const rep = fscReport(a, a, D, 1.5);
+  assert.equal(rep.res05_px, 2);
+  assert.equal(rep.res0143_px, 2);
+  assert.equal(rep.res05_A, 3);
+  assert.deepEqual(rep.curve[0], [1, rep.curve[0]![1]]);
+  assert.equal(rep.curve[11]![0], 12);
+  assert.equal(fscReport(a, a, D, null).res05_A, null);
+  // scaling one map does not change the FSC; negating it flips the sign
+  const b = a.map((v) => -3 * v);
+  for (const v of fsc(a, b, D)) assert.ok(Math.abs(v + 1) < 1e-9);
+});
+
+test('FSC of independent noise maps is ~0 (within 4 sigma of sampling error)', () => {
+  const D = 32;
+  const a = noise(D, new Rng(2)), b = noise(D, new Rng(3));
+  const curve = fsc(a, b, D);
+  const { count } = shellStats(D);
+  for (let j = 2; j < curve.length; j++) {
+    const sigma = 1 / Math.sqrt(count[j]! / 2); // Hermitian pairs are not independent
+    assert.ok(Math.abs(curve[j]!) < 4 * sigma, `shell ${j + 1}: ${curve[j]} (sigma ${sigma})`);
+  }
+  assert.ok(resolutionFromCurve(curve, D, 0.5) > 6, 'noise must not give a high resolution');
+});
+
+test('signal + noise with power alpha·|k|^2 crosses where 1/sqrt(1 + alpha<k^2>) predicts', () => {
+  const D = 32, alpha = 3 / 64; // continuous crossing of 0.5 at |k| = 8
+  const { count, meanK2 } = shellStats(D);
+  const expected = Float64Array.from(meanK2, (k2) => 1 / Math.sqrt(1 + alpha * k2));
+  const rng = new Rng(4);
+  const S = noise(D, rng);
+  const W = fft3Centered(noise(D, rng), D);
+  const c = D / 2;
+  let i = 0;
+  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++, i++) {
+    const f = Math.sqrt(alpha * ((x - c) ** 2 + (y - c) ** 2 + (z - c) ** 2));
+    W.re[i]! *= f; W.im[i]! *= f;
+  }
+  const N = ifft3Centered(W, D);
+  const b = S.map((v, k) => v + N[k]!);
+  const curve = fsc(S, b, D);
+  for (let j = 2; j < curve.length; j++) {
+    const sigma = 1 / Math.sqrt(count[j]! / 2);
+    assert.ok(Math.abs(curve[j]! - expected[j]!) < 4 * sigma, `shell ${j + 1}: ${curve[j]} vs ${expected[j]}`);
+  }
+  const sExp = crossingShell(expected, 0.5)!;
+  const sGot = crossingShell(curve, 0.5)!;
+  // expected crossing: mean |k| in shell i is ~ i - 0.5, so the shell number is ~ 8.5
+  assert.ok(sExp > 8.2 && sExp < 8.8, `expected crossing ${sExp}`);
+  assert.ok(Math.abs(sGot - sExp) < 0.5, `crossing ${sGot} vs ${sExp}`);
+  assert.ok(Math.abs(resolutionFromCurve(curve, D, 0.5) - D / sExp) < 0.25);
+});
+
+test('resolutionFromCurve: first crossing, linear interpolation, Nyquist when never crossed', () => {
+  const curve = [1, 0.9, 0.7, 0.3, 0.6, 0.1];
+  assert.equal(crossingShell(curve, 0.5), 3.5); // between shell 3 (0.7) and shell 4 (0.3)
+  assert.equal(resolutionFromCurve(curve, 20, 0.5), 20 / 3.5);
+  assert.equal(resolutionFromCurve(curve, 20, 0.05), 2);
+  assert.ok(Math.abs(crossingShell(curve, 0.95)! - 1.5) < 1e-12); // shell 1 (1.0) -> shell 2 (0.9)
+  assert.equal(resolutionFromCurve([0.2, 0.1], 20, 0.5), 20);
+});
+
+test('soft spherical mask: 1 inside, 0.5 mid-edge, 0 outside; FSC mask option = masking first', () => {
+  const D = 20, c = 10;
+  const m = softSphericalMask(D, 5, 4);
+  const at = (x: number, y: number, z: number) => m[(z * D + y) * D + x]!;
+  assert.equal(at(c, c, c), 1);
+  assert.equal(at(c + 5, c, c), 1);
+  assert.ok(Math.abs(at(c + 7, c, c) - 0.5) < 1e-7);
+  assert.equal(at(c + 9, c, c), 0);
+  assert.equal(at(0, 0, 0), 0);
+  const a = noise(D, new Rng(5)), b = noise(D, new Rng(6));
+  const c1 = fsc(a, b, D, { mask: m });
+  const c2 = fsc(applyMask(a, m), applyMask(b, m), D);
+  for (let j = 0; j < c1.length; j++) assert.ok(Math.abs(c1[j]! - c2[j]!) < 1e-12);
+});
