@@ -70,16 +70,16 @@ function decodeVoxels(raw: Uint8Array, mode: number, le: boolean, out: Float32Ar
 
 /** Read `count` voxels starting at voxel `startVoxel` of the data section into out[outOffset...]. */
 function readVoxels(f: ReadOnlyFile, info: MrcHeaderInfo, startVoxel: number, count: number,
-  out: Float32Array, outOffset: number): void {
+  out: Float32Array, outOffset: number, chunkBytes = MAX_READ_CHUNK_BYTES): void {
   const bpv = info.bytesPerVoxel;
   const mode = info.header.mode;
   const pos0 = info.dataOffsetBytes + startVoxel * bpv;
   if (mode === 2 && info.littleEndian === HOST_LE) {
     // Read straight into the output's memory: no copy, no decode.
-    f.readAt(new Uint8Array(out.buffer, out.byteOffset + 4 * outOffset, 4 * count), pos0);
+    f.readAt(new Uint8Array(out.buffer, out.byteOffset + 4 * outOffset, 4 * count), pos0, 'data', chunkBytes);
     return;
   }
-  const chunkVoxels = Math.max(1, Math.floor(MAX_READ_CHUNK_BYTES / bpv));
+  const chunkVoxels = Math.max(1, Math.floor(chunkBytes / bpv));
   const scratch = new Uint8Array(Math.min(count, chunkVoxels) * bpv);
   for (let done = 0; done < count; done += chunkVoxels) {
     const n = Math.min(chunkVoxels, count - done);
@@ -218,6 +218,8 @@ export interface MrcStack {
 export interface OpenMrcStackOptions {
   /** Return images containing NaN/Inf instead of throwing (default false: throw). */
   allowNonFinite?: boolean;
+  /** Largest single read call in bytes (default 256 MiB; smaller bounds the scratch memory). */
+  chunkBytes?: number;
 }
 
 /** Open a stack (or any MRC file, read section by section) without loading it. */
@@ -239,6 +241,7 @@ export function openMrcStack(path: string, opts: OpenMrcStackOptions = {}): MrcS
   const { nx, ny } = h;
   const n = h.nz;
   const per = nx * ny;
+  const chunkBytes = Math.max(1, Math.min(opts.chunkBytes ?? MAX_READ_CHUNK_BYTES, MAX_READ_CHUNK_BYTES));
   const readRange = (start: number, count: number, out?: Float32Array): Float32Array => {
     if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > n) {
       throw new InputError(path, `images ${start}..${start + count - 1} requested, but the stack holds images ` +
@@ -246,7 +249,7 @@ export function openMrcStack(path: string, opts: OpenMrcStackOptions = {}): MrcS
     }
     const dest = out ?? new Float32Array(count * per);
     if (dest.length < count * per) throw new RangeError(`readRange: out holds ${dest.length} < ${count * per} values`);
-    readVoxels(f, info, start * per, count * per, dest, 0);
+    readVoxels(f, info, start * per, count * per, dest, 0, chunkBytes);
     if (!opts.allowNonFinite) {
       for (let k = 0; k < count; k++) {
         const bad = firstNonFinite(dest, k * per, (k + 1) * per);
