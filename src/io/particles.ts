@@ -1,0 +1,343 @@
+/**
+ * The unified particle set every command works on, loaded from any of the three inputs in use:
+ * a RELION STAR (3.0 / 3.1 / 5, via relionStar.ts), a cryoSPARC `.cs` table, or an image stack
+ * (`.mrcs`) with cryoDRGN's CTF pickle (and optionally its pose pickle).
+ *
+ * Whatever the source, a ParticleSet holds per particle: the stack file and 0-based image index,
+ * the CTF (RELION units: Angstrom, degrees, kV, mm), RELION Euler angles in degrees and the
+ * RELION origin in pixels (see docs/architecture.md for the sign conventions). Loading checks
+ * what can be checked without reading pixels: one pixel size and one square box for the whole
+ * set, every stack exists, matches the box, and holds the referenced image.
+ * Pixel size: the value in the particle file wins; `apixAngstrom` fills in when the file has none
+ * (and must agree with it otherwise); the stack header is the last resort.
+ * `readParticleImages` reads images by particle index, grouping runs by stack file.
+ */
+import { existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import type { CtfParams } from '../core/ctf.js';
+import { matrixToEuler } from '../core/rotation.js';
+import { ctfParamsAt, readCtfPkl, readPosePkl } from './cryodrgnPkl.js';
+import { csPosesToRelion, readCsParticles } from './cs.js';
+import { InputError } from './errors.js';
+import { openMrcStack, type MrcStack } from './mrc.js';
+import { readRelionParticles } from './relionStar.js';
+
+export interface ParticleRecord {
+  /** Absolute path of the image stack. */
+  stackPath: string;
+  /** Image index in the stack, 0-based. */
+  stackIndex: number;
+  ctf: CtfParams | null;
+  /** RELION [rot, tilt, psi] in degrees (A = Rz(psi) Ry(tilt) Rz(rot)); null if unknown. */
+  eulerDeg: [number, number, number] | null;
+  /** RELION origin (x, y) in pixels; null if unknown. */
+  originPx: [number, number] | null;
+  classNumber?: number;
+}
+
+export interface ParticleSet {
+  /** The file the set was loaded from. */
+  source: string;
+  boxPx: number;
+  apixAngstrom: number;
+  particles: ParticleRecord[];
+}
+
+export interface LoadParticlesOptions {
+  /** cryoDRGN CTF pickle (N x 9) for a `.mrcs` input. */
+  ctfPkl?: string;
+  /** cryoDRGN pose pickle (R (N,3,3), t (N,2) as a fraction of the box) for a `.mrcs` input. */
+  posePkl?: string;
+  /** Pixel size to use when the particle file has none (must agree with it otherwise). */
+  apixAngstrom?: number;
+  /** Accept image paths outside the particle file's folder (or datadir). */
+  allowOutside?: boolean;
+  /** Folder holding the image stacks (default: the particle file's folder). */
+  datadir?: string;
+  /** Amplitude contrast for STAR files that have none (RELION 3.0). */
+  amplitudeContrast?: number;
+  /** Box size to use when neither the particle file nor a stack gives one (metadata-only use). */
+  boxPx?: number;
+  /**
+   * Open every referenced stack to check it exists, matches the box and holds the image (default
+   * true). Set false to convert metadata without the images (then boxPx/apixAngstrom may be needed).
+   */
+  checkStacks?: boolean;
+}
+
+export type ParticleFormat = 'star' | 'cs' | 'mrcs';
+
+/** One particle as read, before pixel size and box are settled. */
+interface Draft {
+  stackPath: string;
+  stackIndex: number;
+  ctf: CtfParams | null;
+  eulerDeg: [number, number, number] | null;
+  originPx: [number, number] | null;
+  originAngstrom: [number, number] | null;
+  classNumber?: number;
+  /** cryoDRGN translation (origin / box); turned into pixels once the box is known. */
+  originFractionOfBox?: [number, number];
+  /** Pixel size and box stated by the particle file, if any. */
+  apixAngstrom: number | null;
+  boxPx: number | null;
+}
+
+/** Decide the input type from the extension, falling back to the first bytes. */
+export function detectParticleFormat(path: string): ParticleFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.star') return 'star';
+  if (ext === '.cs') return 'cs';
+  if (ext === '.mrcs' || ext === '.mrc' || ext === '.st') return 'mrcs';
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    head = Buffer.alloc(1024);
+    const n = readSync(fd, head, 0, 1024, 0);
+    closeSync(fd);
+    head = head.subarray(0, n);
+  } catch (e) {
+    throw new InputError(path, `cannot read: ${(e as Error).message}`);
+  }
+  if (head.subarray(0, 6).toString('latin1') === '\x93NUMPY') return 'cs';
+  if (/(^|\n)\s*data_/.test(head.toString('latin1'))) return 'star';
+  if (head.length >= 1024 && head.subarray(208, 212).toString('latin1') === 'MAP ') return 'mrcs';
+  throw new InputError(path, 'unknown particle file type: expected .star (RELION), .cs (cryoSPARC) or .mrcs (+ ctf.pkl)');
+}
+
+/** Load a particle set from a STAR, `.cs` or `.mrcs` (+ cryoDRGN pickles) file. */
+export function loadParticles(path: string, opts: LoadParticlesOptions = {}): ParticleSet {
+  if (!existsSync(path)) throw new InputError(path, 'file not found');
+  const format = detectParticleFormat(path);
+  const drafts = format === 'star' ? starDrafts(path, opts) : format === 'cs' ? csDrafts(path, opts) : stackDrafts(path, opts);
+  return settle(path, format, drafts, opts);
+}
+
+function starDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
+  const t = readRelionParticles(path, { allowOutside: opts.allowOutside, datadir: opts.datadir, amplitudeContrast: opts.amplitudeContrast });
+  return t.particles.map((p) => {
+    const d: Draft = {
+      stackPath: p.stackPath, stackIndex: p.stackIndex, ctf: p.ctf, eulerDeg: p.eulerDeg,
+      originPx: p.originPx, originAngstrom: p.originAngstrom, apixAngstrom: p.apixAngstrom, boxPx: p.boxPx,
+    };
+    if (p.classNumber !== undefined) d.classNumber = p.classNumber;
+    return d;
+  });
+}
+
+/** Resolve a stack path named inside a particle file (cs/pkl) with the outside-folder rule. */
+function resolveStackPath(name: string, file: string, record: number, field: string, opts: LoadParticlesOptions): string {
+  const base = resolve(opts.datadir ?? dirname(file));
+  let p = isAbsolute(name) ? resolve(name) : resolve(base, name);
+  if (opts.datadir !== undefined && !existsSync(p)) {
+    const alt = resolve(base, basename(name));
+    if (existsSync(alt)) p = alt;
+  }
+  const r = relative(base, p);
+  if ((r === '..' || r.startsWith('..' + sep) || isAbsolute(r)) && !opts.allowOutside) {
+    throw new InputError(file, `image path "${name}" resolves outside ${base}; pass allowOutside (--allow-outside) to accept it`, { record, field });
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------------------ cryoSPARC .cs
+
+function csDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
+  const cs = readCsParticles(path, { requireCtf: false });
+  const deg = 180 / Math.PI;
+  const A = cs.pose ? csPosesToRelion(cs.pose.axisAngleRad) : null;
+  const resolved = new Map<string, string>();
+  const drafts: Draft[] = [];
+  for (let i = 0; i < cs.rows; i++) {
+    const raw = cs.blobPath[i];
+    let stackPath = resolved.get(raw);
+    if (stackPath === undefined) {
+      stackPath = resolveStackPath(raw, path, i, 'blob/path', opts);
+      resolved.set(raw, stackPath);
+    }
+    const c = cs.ctf;
+    const ctf: CtfParams | null = c ? {
+      defocusUAngstrom: c.defocusUAngstrom[i], defocusVAngstrom: c.defocusVAngstrom[i],
+      defocusAngleDeg: c.defocusAngleRad[i] * deg, voltageKv: c.voltageKv[i], csMm: c.csMm[i],
+      amplitudeContrast: c.amplitudeContrast[i], phaseShiftDeg: c.phaseShiftRad[i] * deg, bFactor: c.bFactor ? c.bFactor[i] : 0,
+    } : null;
+    const ny = cs.blobShapePx[2 * i], nx = cs.blobShapePx[2 * i + 1];
+    if (nx !== ny) throw new InputError(path, `blob/shape ${ny}x${nx}: square images are required`, { record: i, field: 'blob/shape' });
+    drafts.push({
+      stackPath, stackIndex: cs.blobIdx[i], ctf,
+      eulerDeg: A ? matrixToEuler(A.subarray(9 * i, 9 * i + 9)) : null,
+      originPx: cs.pose ? [cs.pose.shiftPx[2 * i], cs.pose.shiftPx[2 * i + 1]] : null, originAngstrom: null,
+      apixAngstrom: cs.apixAngstrom[i], boxPx: nx,
+    });
+  }
+  return drafts;
+}
+
+// ------------------------------------------------------------------- .mrcs + cryoDRGN pickles
+
+function stackDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
+  const stack = openMrcStack(path);
+  const n = stack.n;
+  stack.close();
+  const stackPath = resolve(path);
+  const ctf = opts.ctfPkl !== undefined ? readCtfPkl(opts.ctfPkl) : null;
+  if (ctf && ctf.n !== n) throw new InputError(opts.ctfPkl!, `${ctf.n} CTF rows for ${n} images in ${path}`);
+  const poses = opts.posePkl !== undefined ? readPosePkl(opts.posePkl) : null;
+  if (poses && poses.n !== n) throw new InputError(opts.posePkl!, `${poses.n} poses for ${n} images in ${path}`);
+  const drafts: Draft[] = [];
+  for (let i = 0; i < n; i++) {
+    const d: Draft = {
+      stackPath, stackIndex: i, ctf: ctf ? ctfParamsAt(ctf, i) : null,
+      eulerDeg: poses ? matrixToEuler(poses.rotations.subarray(9 * i, 9 * i + 9)) : null,
+      originPx: null, originAngstrom: null,
+      apixAngstrom: ctf ? ctf.apixAngstrom[i] : null, boxPx: ctf ? ctf.boxPx[i] : null,
+    };
+    const t = poses?.translationsFrac;
+    if (t) d.originFractionOfBox = [t[2 * i], t[2 * i + 1]];
+    drafts.push(d);
+  }
+  return drafts;
+}
+
+// -------------------------------------------------------------------- consistency and images
+
+const relClose = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-4 * Math.max(Math.abs(a), Math.abs(b));
+
+/** Settle pixel size and box, check every stack, and build the set. */
+function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: LoadParticlesOptions): ParticleSet {
+  const field = format === 'cs' ? 'blob/path' : format === 'star' ? '_rlnImageName' : 'stack';
+  let fileApix: number | null = null;
+  let fileBox: number | null = null;
+  drafts.forEach((d, i) => {
+    if (d.apixAngstrom !== null) {
+      if (!(d.apixAngstrom > 0)) throw new InputError(source, `pixel size must be positive, got ${d.apixAngstrom}`, { record: i });
+      if (fileApix === null) fileApix = d.apixAngstrom;
+      else if (!relClose(fileApix, d.apixAngstrom)) {
+        throw new InputError(source, `pixel size ${d.apixAngstrom} A differs from ${fileApix} A of earlier particles; one set needs one pixel size`, { record: i });
+      }
+    }
+    if (d.boxPx !== null) {
+      if (fileBox === null) fileBox = d.boxPx;
+      else if (fileBox !== d.boxPx) {
+        throw new InputError(source, `image size ${d.boxPx} differs from ${fileBox} of earlier particles; one set needs one box size`, { record: i });
+      }
+    }
+  });
+  if (opts.apixAngstrom !== undefined) {
+    if (!(opts.apixAngstrom > 0)) throw new InputError(source, `apixAngstrom must be positive, got ${opts.apixAngstrom}`);
+    if (fileApix !== null && !relClose(fileApix, opts.apixAngstrom)) {
+      throw new InputError(source, `the file states a pixel size of ${fileApix} A but ${opts.apixAngstrom} A was given`);
+    }
+  }
+
+  // Check each stack once: exists, square, matches the box, long enough.
+  const stacks = new Map<string, { n: number; apix: number | null; first: number }>();
+  let box: number | null = fileBox;
+  if (opts.boxPx !== undefined && fileBox !== null && opts.boxPx !== fileBox) {
+    throw new InputError(source, `the file states an image size of ${fileBox} px but ${opts.boxPx} was given`);
+  }
+  if (opts.checkStacks === false) box = fileBox ?? opts.boxPx ?? null;
+  else drafts.forEach((d, i) => {
+    let s = stacks.get(d.stackPath);
+    if (s === undefined) {
+      if (!existsSync(d.stackPath)) throw new InputError(source, `image stack not found: ${d.stackPath}`, { record: i, field });
+      const st = openMrcStack(d.stackPath);
+      s = { n: st.n, apix: st.apix, first: i };
+      st.close();
+      if (st.nx !== st.ny) throw new InputError(source, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images; square images are required`, { record: i, field });
+      if (box === null) box = st.nx;
+      else if (st.nx !== box) {
+        throw new InputError(source, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images but the image size is ${box}`, { record: i, field });
+      }
+      stacks.set(d.stackPath, s);
+    }
+    if (!Number.isInteger(d.stackIndex) || d.stackIndex < 0 || d.stackIndex >= s.n) {
+      throw new InputError(source, `image ${d.stackIndex + 1} (1-based) is beyond the end of ${d.stackPath} (${s.n} images)`, { record: i, field });
+    }
+  });
+  if (box === null) {
+    if (drafts.length > 0) throw new InputError(source, 'image size unknown: not in the particle file; give boxPx (-D)');
+    box = opts.boxPx ?? 0;
+  }
+
+  let apix: number | null = fileApix ?? opts.apixAngstrom ?? null;
+  if (apix === null) for (const s of stacks.values()) if (s.apix !== null && s.apix > 0) { apix = s.apix; break; }
+  if (apix === null) {
+    throw new InputError(source, 'pixel size unknown: not in the particle file nor the stack header; give apixAngstrom (--apix)');
+  }
+  const a = apix;
+  const b = box;
+  const particles = drafts.map((d): ParticleRecord => {
+    let originPx = d.originPx;
+    if (d.originFractionOfBox) originPx = [d.originFractionOfBox[0] * b, d.originFractionOfBox[1] * b];
+    if (originPx === null && d.originAngstrom !== null) originPx = [d.originAngstrom[0] / a, d.originAngstrom[1] / a];
+    const r: ParticleRecord = { stackPath: d.stackPath, stackIndex: d.stackIndex, ctf: d.ctf, eulerDeg: d.eulerDeg, originPx };
+    if (d.classNumber !== undefined) r.classNumber = d.classNumber;
+    return r;
+  });
+  return { source, boxPx: b, apixAngstrom: a, particles };
+}
+
+/** Reads particle images through a small cache of open stacks; call close() when done. */
+export class ParticleImageReader {
+  private readonly open = new Map<string, MrcStack>();
+  constructor(readonly set: ParticleSet, readonly maxOpen = 16) {}
+
+  private stack(path: string): MrcStack {
+    let s = this.open.get(path);
+    if (s !== undefined) {
+      this.open.delete(path); // re-insert: most recently used last
+      this.open.set(path, s);
+      return s;
+    }
+    if (this.open.size >= this.maxOpen) {
+      const [oldPath, old] = this.open.entries().next().value as [string, MrcStack];
+      old.close();
+      this.open.delete(oldPath);
+    }
+    s = openMrcStack(path);
+    this.open.set(path, s);
+    return s;
+  }
+
+  /** Images of the selected particles, concatenated (count x D x D float32). */
+  read(sel: number[] | { start: number; count: number }, out?: Float32Array): Float32Array {
+    const ids = Array.isArray(sel) ? sel : Array.from({ length: sel.count }, (_, k) => sel.start + k);
+    const D = this.set.boxPx;
+    const per = D * D;
+    const dest = out ?? new Float32Array(ids.length * per);
+    if (dest.length < ids.length * per) throw new RangeError(`read: out holds ${dest.length} < ${ids.length * per} values`);
+    const ps = this.set.particles;
+    let k = 0;
+    while (k < ids.length) {
+      const p = ps[ids[k]];
+      if (p === undefined) throw new RangeError(`particle ${ids[k]} is not in the set (${ps.length} particles)`);
+      // Extend a run of consecutive images in the same stack.
+      let m = k + 1;
+      while (m < ids.length) {
+        const q = ps[ids[m]];
+        if (q === undefined || q.stackPath !== p.stackPath || q.stackIndex !== p.stackIndex + (m - k)) break;
+        m++;
+      }
+      this.stack(p.stackPath).readRange(p.stackIndex, m - k, dest.subarray(k * per, m * per));
+      k = m;
+    }
+    return dest;
+  }
+
+  close(): void {
+    for (const s of this.open.values()) s.close();
+    this.open.clear();
+  }
+}
+
+/** Read the images of the selected particles (one-off: opens and closes the stacks it needs). */
+export function readParticleImages(set: ParticleSet, sel: number[] | { start: number; count: number }, reader?: ParticleImageReader): Float32Array {
+  if (reader) return reader.read(sel);
+  const r = new ParticleImageReader(set);
+  try {
+    return r.read(sel);
+  } finally {
+    r.close();
+  }
+}
