@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeNpy, encodeStructuredNpy, parseNpy, readNpy, readNpyFloat64, writeNpy, type NpyValues } from '../../src/io/npy.js';
+import { encodeNpy, encodeStructuredNpy, parseNpy, readNpy, readNpyFloat64, writeNpy, type NpyField, type NpyValues } from '../../src/io/npy.js';
 import { InputError } from '../../src/io/errors.js';
 
 const DATA = join(import.meta.dirname, '../../../shared/data');
@@ -69,7 +69,7 @@ print(json.dumps(res))
       assert.deepEqual(a.fieldNames, ref.names, f);
       for (const name of a.fieldNames) {
         const [shape, summary] = ref.cols[name];
-        const field = a.fields[name]!;
+        const field: NpyField = a.fields[name]!;
         assert.deepEqual([a.rows, ...field.shape], shape, `${f} ${name}`);
         const v = field.values;
         if (Array.isArray(v)) assert.deepEqual(v.slice(0, 3), summary, `${f} ${name}`);
