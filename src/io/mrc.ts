@@ -42,8 +42,7 @@ function decodeVoxels(raw: Uint8Array, mode: number, le: boolean, out: Float32Ar
   const native = le === HOST_LE;
   switch (mode) {
     case 0: {
-      const a = new Int8Array(raw.buffer, raw.byteOffset, count); // signed, see mrcSchema.ts MRC_MODES
-      for (let i = 0; i < count; i++) out[outOffset + i] = a[i]!;
+      out.set(new Int8Array(raw.buffer, raw.byteOffset, count), outOffset); // signed: see MRC_MODES
       return;
     }
     case 1:
@@ -125,7 +124,7 @@ export interface MrcVolume {
   nz: number;
   /** Pixel size in Angstrom (CELLA.x/MX), null when the header does not carry one. */
   apix: number | null;
-  /** ORIGIN (words 50-52) along x, y, z in Angstrom. */
+  /** First voxel's position along x, y, z in Angstrom: ORIGIN, else N*START x voxel size (see originXyz). */
   origin: [number, number, number];
   littleEndian: boolean;
   warnings: string[];
@@ -163,11 +162,7 @@ export function readMrc(path: string, opts: ReadMrcOptions = {}): MrcVolume {
       throw new InputError(path, `${nonFiniteCount} NaN/Inf values in the data, first ${data[i]} at voxel ` +
         `(x,y,z) = (${x},${y},${z})`, { field: 'data' });
     }
-    let origin: [number, number, number] = [h.origin[0], h.origin[1], h.origin[2]];
-    if (!origin.every(Number.isFinite)) {
-      info.warnings.push(`ORIGIN = ${origin.join(',')} is not finite; using 0,0,0`);
-      origin = [0, 0, 0];
-    }
+    const origin = originXyz(info);
     return {
       header: h, data, nx: X, ny: Y, nz: Z, apix: info.apix, origin,
       littleEndian: info.littleEndian, warnings: info.warnings, nonFiniteCount,
@@ -175,6 +170,32 @@ export function readMrc(path: string, opts: ReadMrcOptions = {}): MrcVolume {
   } finally {
     f.close();
   }
+}
+
+/**
+ * Position of the first voxel along x, y, z in Angstrom: ORIGIN (words 50-52) when any is non-zero,
+ * else NXSTART/NYSTART/NZSTART (permuted to x,y,z) times the voxel size CELLA/M per axis, as EMDB
+ * maps store it (the same rule as UCSF Chimera and Mol*); [0,0,0] when neither is usable.
+ */
+function originXyz(info: MrcHeaderInfo): [number, number, number] {
+  const h = info.header;
+  if (!h.origin.every(Number.isFinite)) {
+    info.warnings.push(`ORIGIN = ${h.origin.join(',')} is not finite; using 0,0,0`);
+    return [0, 0, 0];
+  }
+  if (h.origin.some((o) => o !== 0)) return [h.origin[0], h.origin[1], h.origin[2]];
+  const start = [0, 0, 0];
+  start[info.axes[0]] = h.nxstart;
+  start[info.axes[1]] = h.nystart;
+  start[info.axes[2]] = h.nzstart;
+  if (start.every((s) => s === 0)) return [0, 0, 0];
+  const m = [h.mx, h.my, h.mz];
+  const voxel = h.cella.map((c, k) => (c > 0 && m[k]! > 0 ? c / m[k]! : NaN));
+  if (info.apix === null || !voxel.every(Number.isFinite)) {
+    info.warnings.push(`NXSTART/NYSTART/NZSTART = ${h.nxstart},${h.nystart},${h.nzstart} but no voxel size; origin 0,0,0`);
+    return [0, 0, 0];
+  }
+  return [start[0]! * voxel[0]!, start[1]! * voxel[1]!, start[2]! * voxel[2]!];
 }
 
 /** Reorder data stored as (sections, rows, columns) with the given axis order into x,y,z order. */

@@ -43,9 +43,18 @@ function plausibility(view: DataView, le: boolean): number {
 function detectByteOrder(view: DataView, warnings: string[]): boolean {
   const s0 = view.getUint8(212);
   const s1 = view.getUint8(213);
-  if (s0 === 0x44 && (s1 === 0x44 || s1 === 0x41)) return true;
-  if (s0 === 0x11 && s1 === 0x11) return false;
-  const little = plausibility(view, true) >= plausibility(view, false);
+  const scoreLe = plausibility(view, true);
+  const scoreBe = plausibility(view, false);
+  const stamped = s0 === 0x44 && (s1 === 0x44 || s1 === 0x41) ? true : s0 === 0x11 && s1 === 0x11 ? false : null;
+  if (stamped !== null) {
+    // Trust the stamp unless the other byte order is clearly the only one that makes sense.
+    const [mine, other] = stamped ? [scoreLe, scoreBe] : [scoreBe, scoreLe];
+    if (mine >= other) return stamped;
+    warnings.push(`machine stamp says ${stamped ? 'little' : 'big'}-endian but MODE and NX/NY/NZ only make ` +
+      `sense ${stamped ? 'big' : 'little'}-endian; using the latter`);
+    return !stamped;
+  }
+  const little = scoreLe >= scoreBe;
   const stamp = [0, 1, 2, 3].map((i) => view.getUint8(212 + i).toString(16).padStart(2, '0')).join(' ');
   warnings.push(`machine stamp ${stamp} is not a known byte-order stamp; ` +
     `assuming ${little ? 'little' : 'big'}-endian because MODE and NX/NY/NZ make sense that way`);

@@ -188,6 +188,10 @@ test('EMD-3001 (MAPC/MAPR/MAPS = 3,1,2, 160-byte extended header) is re-indexed 
   assert.equal(v.header.nsymbt, 160);
   near(v.apix!, 17.93 / 40, 1e-5, 'apix = cella.x / mx');
   assert.ok(v.warnings.some((w) => /not cubic/.test(w)));
+  // ORIGIN is 0; NXSTART,NYSTART,NZSTART = 0,-21,-12 run along z, x, y; voxel = CELLA/M per axis.
+  near(v.origin[0], -21 * 17.93 / 40, 1e-6, 'origin x');
+  near(v.origin[1], -12 * 4.71 / 12, 1e-6, 'origin y');
+  assert.equal(v.origin[2], 0);
   // Raw file: columns (73) run along Z, rows (43) along X, sections (25) along Y.
   const raw = fileView(path);
   let i = 0;
@@ -196,6 +200,13 @@ test('EMD-3001 (MAPC/MAPR/MAPS = 3,1,2, 160-byte extended header) is re-indexed 
     const got = v.data[(c * 25 + s) * 43 + r]!;
     if (got !== want) assert.fail(`voxel (x,y,z)=(${r},${s},${c}): ${got} != ${want}`);
   }
+});
+
+test('emd_5170.map: origin from NXSTART = -49 times the 2.38 A voxel', (t) => {
+  const path = join(DATA, 'emdb_maps_small/emd_5170.map');
+  if (!existsSync(path)) return t.skip('file absent');
+  const v = readMrc(path);
+  for (const o of v.origin) near(o, -49 * 2.38, 1e-6, 'origin');
 });
 
 test('1akeA_10A.mrc: unknown machine stamp falls back to little-endian with a warning; origin in Angstrom', (t) => {
@@ -233,6 +244,11 @@ test('machine stamp 0 on a big-endian file: byte order detected from MODE/dims, 
   const lev = readMrc(fixtureFile({ nx: 3, ny: 2, nz: 1, mode: 2, values, stamp: [0, 0, 0, 0] }));
   assert.equal(lev.littleEndian, true);
   assert.deepEqual(Array.from(lev.data), values);
+  // A big-endian stamp on little-endian words: the words win, with a warning.
+  const lying = readMrc(fixtureFile({ nx: 3, ny: 2, nz: 1, mode: 2, values, stamp: [0x11, 0x11, 0, 0] }));
+  assert.equal(lying.littleEndian, true);
+  assert.deepEqual(Array.from(lying.data), values);
+  assert.ok(lying.warnings.some((w) => /stamp says big-endian/.test(w)));
 });
 
 test('mode 0 is signed int8, mode 1 int16, mode 6 uint16 (both byte orders)', () => {
