@@ -1,0 +1,246 @@
+/**
+ * The WebAssembly SIMD backend: the kernels of wasm/*.c (trilinear slice gather, its adjoint
+ * scatter-add, the rotation gradient, centred power-of-two FFTs) on a shared WebAssembly
+ * memory, optionally split over worker threads (src/core/parallel/pool.ts):
+ *   - gather / rotation gradient: slices split by particle, disjoint outputs;
+ *   - scatter: thread 0 adds into the output volume, every other thread into its own private
+ *     accumulation volume, then all threads reduce disjoint voxel ranges (so the result equals
+ *     one-thread's up to float32 summation order);
+ *   - FFT: each axis pass split by groups of 4 lines.
+ * FFT lengths that are not powers of two >= 8 fall back to the TypeScript reference.
+ */
+import type { Complex } from '../../complex.js';
+import { KernelPool, splitRange } from '../../parallel/pool.js';
+import type { KernelCall } from '../../parallel/pool.js';
+import { TsBackend } from '../ts/tsBackend.js';
+import { batchSize, checkVolume } from '../types.js';
+import type { Backend, BackendOptions, SliceOptions } from '../types.js';
+import { Staging, WasmHeap } from './heap.js';
+import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
+
+function r2(opts?: SliceOptions): number {
+  return opts?.radiusMax !== undefined ? opts.radiusMax * opts.radiusMax : Infinity;
+}
+
+interface Twiddles { re: number; im: number }
+
+export class WasmBackend implements Backend {
+  readonly name = 'wasm' as const;
+  readonly threads: number;
+  private readonly heap: WasmHeap;
+  private readonly pool: KernelPool;
+  private readonly fallback = new TsBackend();
+  private readonly twiddles = new Map<number, Twiddles>();
+  /** Per-thread (t >= 1) accumulation blocks for scatter, by byte size. */
+  private readonly privateAcc = new Map<number, number[]>();
+  /** Per-thread FFT scratch (4 planes of 4n floats), by n. */
+  private readonly fftScratch = new Map<number, number[]>();
+  private readonly owned = new Map<Float32Array, number>();
+
+  constructor(opts: BackendOptions = {}) {
+    this.threads = opts.threads ?? 1;
+    this.heap = new WasmHeap();
+    const module = kernelModule();
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.heap.memory } });
+    this.pool = new KernelPool(module, this.heap.memory, [...KERNEL_NAMES], instance, this.threads);
+  }
+
+  allocFloat32(n: number): Float32Array {
+    const off = this.heap.alloc(4 * n);
+    const a = this.heap.f32(off, n);
+    a.fill(0);
+    this.owned.set(a, off);
+    return a;
+  }
+
+  release(buf: Float32Array): void {
+    const off = this.owned.get(buf);
+    if (off === undefined) return;
+    this.owned.delete(buf);
+    this.heap.free(off, buf.byteLength);
+  }
+
+  /** Run one call per thread, built from a particle range [b0, b1). */
+  private splitBatch(B: number, make: (b0: number, b1: number) => KernelCall): void {
+    const parts = splitRange(B, Math.min(this.threads, Math.max(1, B)));
+    this.pool.run(parts.map(([b0, b1]) => (b1 > b0 ? [make(b0, b1)] : [])));
+  }
+
+  private staged<T>(fn: (s: Staging) => T): T {
+    const s = new Staging(this.heap);
+    try {
+      return fn(s);
+    } finally {
+      s.finish();
+    }
+  }
+
+  gatherSlices(vol: Complex, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
+    checkVolume(vol.re.length, Dv, 'gatherSlices');
+    const B = batchSize(rots, out.re.length, Di, 'gatherSlices');
+    this.staged((s) => {
+      const vr = s.in(vol.re), vi = s.in(vol.im), R = s.in(rots), or = s.out(out.re), oi = s.out(out.im);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_c, args: [vr, vi, Dv, R, b0, b1, Di, or, oi, r2(opts)] }));
+    });
+  }
+
+  gatherSlicesReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Float32Array, opts?: SliceOptions): void {
+    checkVolume(vol.length, Dv, 'gatherSlicesReal');
+    const B = batchSize(rots, out.length, Di, 'gatherSlicesReal');
+    this.staged((s) => {
+      const v = s.in(vol), R = s.in(rots), o = s.out(out);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_r, args: [v, Dv, R, b0, b1, Di, o, r2(opts)] }));
+    });
+  }
+
+  /** Per-thread accumulation blocks of `bytes` for threads 1..T-1. */
+  private accBlocks(bytes: number): number[] {
+    let blocks = this.privateAcc.get(bytes);
+    if (!blocks) {
+      blocks = [];
+      for (let t = 1; t < this.threads; t++) blocks.push(this.heap.alloc(bytes));
+      this.privateAcc.set(bytes, blocks);
+    }
+    return blocks;
+  }
+
+  /** Scatter planes with the given kernel: thread 0 into the target, others privately, then reduce. */
+  private scatterPlanes(B: number, planes: number[], targets: number[], nVox: number, make: (b0: number, b1: number, dst: number[]) => KernelCall): void {
+    const T = Math.min(this.threads, Math.max(1, B));
+    if (T === 1) {
+      this.pool.run([[make(0, B, targets)]]);
+      return;
+    }
+    // private blocks: for each plane, T-1 blocks
+    const priv = planes.map((_, p) => this.accBlocks(4 * nVox * planes.length).slice(0, T - 1).map((off) => off + 4 * nVox * p));
+    const parts = splitRange(B, T);
+    this.pool.run(parts.map(([b0, b1], t) => {
+      if (t === 0) return [make(b0, b1, targets)];
+      const dst = priv.map((blocks) => blocks[t - 1]!);
+      return [...dst.map((d) => ({ fn: FN.zero_f32, args: [d, nVox] })), make(b0, b1, dst)];
+    }));
+    // reduction over disjoint voxel ranges (multiples of 16 voxels)
+    const chunks = splitRange(Math.ceil(nVox / 16), T).map(([a, b]) => [16 * a, Math.min(nVox, 16 * b)] as const);
+    this.pool.run(chunks.map(([a, b]) => {
+      const calls: KernelCall[] = [];
+      if (b <= a) return calls;
+      planes.forEach((_, p) => {
+        for (let t = 1; t < T; t++) calls.push({ fn: FN.add_f32, args: [targets[p]! + 4 * a, priv[p]![t - 1]! + 4 * a, b - a] });
+      });
+      return calls;
+    }));
+  }
+
+  scatterSlices(slices: Complex, Di: number, rots: Float64Array, Dv: number, volOut: Complex, opts?: SliceOptions): void {
+    checkVolume(volOut.re.length, Dv, 'scatterSlices');
+    const B = batchSize(rots, slices.re.length, Di, 'scatterSlices');
+    this.staged((s) => {
+      const sr = s.in(slices.re), si = s.in(slices.im), R = s.in(rots), vr = s.inout(volOut.re), vi = s.inout(volOut.im);
+      this.scatterPlanes(B, [0, 1], [vr, vi], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_c, args: [sr, si, Di, R, b0, b1, Dv, d[0]!, d[1]!, r2(opts)] }));
+    });
+  }
+
+  scatterSlicesReal(slices: Float32Array, Di: number, rots: Float64Array, Dv: number, volOut: Float32Array, opts?: SliceOptions): void {
+    checkVolume(volOut.length, Dv, 'scatterSlicesReal');
+    const B = batchSize(rots, slices.length, Di, 'scatterSlicesReal');
+    this.staged((s) => {
+      const sr = s.in(slices), R = s.in(rots), v = s.inout(volOut);
+      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_r, args: [sr, Di, R, b0, b1, Dv, d[0]!, r2(opts)] }));
+    });
+  }
+
+  sliceRotationGradient(vol: Complex, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array {
+    checkVolume(vol.re.length, Dv, 'sliceRotationGradient');
+    const B = batchSize(rots, dSlices.re.length, Di, 'sliceRotationGradient');
+    const out = dR ?? new Float64Array(9 * B);
+    if (out.length !== 9 * B) throw new RangeError(`sliceRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
+    this.staged((s) => {
+      const vr = s.in(vol.re), vi = s.in(vol.im), R = s.in(rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), o = s.out(out);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_c, args: [vr, vi, Dv, R, b0, b1, Di, gr, gi, o, r2(opts)] }));
+    });
+    return out;
+  }
+
+  sliceRotationGradientReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Float32Array, dR?: Float64Array, opts?: SliceOptions): Float64Array {
+    checkVolume(vol.length, Dv, 'sliceRotationGradientReal');
+    const B = batchSize(rots, dSlices.length, Di, 'sliceRotationGradientReal');
+    const out = dR ?? new Float64Array(9 * B);
+    if (out.length !== 9 * B) throw new RangeError(`sliceRotationGradientReal: dR has ${out.length} values, expected ${9 * B}`);
+    this.staged((s) => {
+      const v = s.in(vol), R = s.in(rots), g = s.in(dSlices), o = s.out(out);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_r, args: [v, Dv, R, b0, b1, Di, g, o, r2(opts)] }));
+    });
+    return out;
+  }
+
+  /** Twiddle planes exp(-2 pi i t/n), t < n, computed in float64, stored as float32. */
+  private twiddleTable(n: number): Twiddles {
+    let tw = this.twiddles.get(n);
+    if (!tw) {
+      tw = { re: this.heap.alloc(4 * n), im: this.heap.alloc(4 * n) };
+      const re = this.heap.f32(tw.re, n), im = this.heap.f32(tw.im, n);
+      for (let t = 0; t < n; t++) {
+        re[t] = Math.cos((2 * Math.PI * t) / n);
+        im[t] = -Math.sin((2 * Math.PI * t) / n);
+      }
+      this.twiddles.set(n, tw);
+    }
+    return tw;
+  }
+
+  private scratch(n: number): number[] {
+    let s = this.fftScratch.get(n);
+    if (!s) {
+      s = [];
+      for (let t = 0; t < this.threads; t++) s.push(this.heap.alloc(4 * 4 * 4 * n));
+      this.fftScratch.set(n, s);
+    }
+    return s;
+  }
+
+  /** One centred FFT pass along the middle axis of [outer][n][inner] planes (re, im already swapped for inverse). */
+  private fftPass(re: number, im: number, outer: number, n: number, inner: number, scale: number): void {
+    const groups = inner === 1 ? outer / 4 : (outer * inner) / 4;
+    const tw = this.twiddleTable(n);
+    const scr = this.scratch(n);
+    const parts = splitRange(groups, Math.min(this.threads, groups));
+    this.pool.run(parts.map(([g0, g1], t) => {
+      if (g1 <= g0) return [];
+      const s = scr[t]!, q = 4 * 4 * n;
+      return [{ fn: FN.fft_axis, args: [re, im, outer, n, inner, g0, g1, scale, tw.re, tw.im, s, s + q, s + 2 * q, s + 3 * q] }];
+    }));
+  }
+
+  private static fastLength(D: number): boolean {
+    return D >= 8 && (D & (D - 1)) === 0;
+  }
+
+  fft2Batch(c: Complex, D: number, B: number, inverse: boolean): void {
+    if (c.re.length !== B * D * D || c.im.length !== B * D * D) throw new RangeError(`fft2Batch: ${c.re.length} values, expected ${B}*${D}^2`);
+    if (!WasmBackend.fastLength(D)) return this.fallback.fft2Batch(c, D, B, inverse);
+    this.staged((s) => {
+      let re = s.inout(c.re), im = s.inout(c.im);
+      if (inverse) [re, im] = [im, re];
+      const scale = inverse ? 1 / D : 1;
+      this.fftPass(re, im, B * D, D, 1, scale);
+      this.fftPass(re, im, B, D, D, scale);
+    });
+  }
+
+  fft3(c: Complex, D: number, inverse: boolean): void {
+    if (c.re.length !== D ** 3 || c.im.length !== D ** 3) throw new RangeError(`fft3: ${c.re.length} values, expected ${D}^3`);
+    if (!WasmBackend.fastLength(D)) return this.fallback.fft3(c, D, inverse);
+    this.staged((s) => {
+      let re = s.inout(c.re), im = s.inout(c.im);
+      if (inverse) [re, im] = [im, re];
+      const scale = inverse ? 1 / D : 1;
+      this.fftPass(re, im, D * D, D, 1, scale);
+      this.fftPass(re, im, D, D, D, scale);
+      this.fftPass(re, im, 1, D, D * D, scale);
+    });
+  }
+
+  dispose(): void {
+    this.pool.dispose();
+  }
+}
