@@ -13,14 +13,14 @@
  * `readParticleImages` reads images by particle index, grouping runs by stack file.
  */
 import { existsSync, openSync, readSync, closeSync } from 'node:fs';
-import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { extname, resolve } from 'node:path';
 import type { CtfParams } from '../core/ctf.js';
 import { matrixToEuler } from '../core/rotation.js';
 import { ctfParamsAt, readCtfPkl, readPosePkl } from './cryodrgnPkl.js';
 import { csPosesToRelion, readCsParticles } from './cs.js';
 import { InputError } from './errors.js';
 import { openMrcStack, type MrcStack } from './mrc.js';
-import { readRelionParticles } from './relionStar.js';
+import { readRelionParticles, resolveDataPath } from './relionStar.js';
 
 export interface ParticleRecord {
   /** Absolute path of the image stack. */
@@ -125,21 +125,6 @@ function starDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
   });
 }
 
-/** Resolve a stack path named inside a particle file (cs/pkl) with the outside-folder rule. */
-function resolveStackPath(name: string, file: string, record: number, field: string, opts: LoadParticlesOptions): string {
-  const base = resolve(opts.datadir ?? dirname(file));
-  let p = isAbsolute(name) ? resolve(name) : resolve(base, name);
-  if (opts.datadir !== undefined && !existsSync(p)) {
-    const alt = resolve(base, basename(name));
-    if (existsSync(alt)) p = alt;
-  }
-  const r = relative(base, p);
-  if ((r === '..' || r.startsWith('..' + sep) || isAbsolute(r)) && !opts.allowOutside) {
-    throw new InputError(file, `image path "${name}" resolves outside ${base}; pass allowOutside (--allow-outside) to accept it`, { record, field });
-  }
-  return p;
-}
-
 // ------------------------------------------------------------------------------ cryoSPARC .cs
 
 function csDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
@@ -152,7 +137,7 @@ function csDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
     const raw = cs.blobPath[i];
     let stackPath = resolved.get(raw);
     if (stackPath === undefined) {
-      stackPath = resolveStackPath(raw, path, i, 'blob/path', opts);
+      stackPath = resolveDataPath(raw, path, i, 'blob/path', opts);
       resolved.set(raw, stackPath);
     }
     const c = cs.ctf;

@@ -148,6 +148,27 @@ function readOptics(star: StarFile, file: string): RelionOpticsGroup[] | null {
   return groups;
 }
 
+/**
+ * Resolve a data path named inside a metadata file: relative to `datadir` if given (falling back
+ * to its basename there, as cryoDRGN does), else to the metadata file's folder. A path that ends
+ * up outside that folder (via `..` or an absolute path) is refused unless `allowOutside`.
+ */
+export function resolveDataPath(
+  name: string, metaFile: string, record: number, field: string, opts: { datadir?: string; allowOutside?: boolean },
+): string {
+  const base = resolve(opts.datadir ?? dirname(metaFile));
+  let p = isAbsolute(name) ? resolve(name) : resolve(base, name);
+  if (opts.datadir !== undefined && !existsSync(p)) {
+    const alt = resolve(base, basename(name));
+    if (existsSync(alt)) p = alt;
+  }
+  const r = relative(base, p);
+  if ((r === '..' || r.startsWith('..' + sep) || isAbsolute(r)) && !opts.allowOutside) {
+    throw new InputError(metaFile, `image path "${name}" resolves outside ${base} (${p}); pass allowOutside (--allow-outside) to accept it`, { record, field });
+  }
+  return p;
+}
+
 /** Split `idx@path` (idx 1-based) and resolve the path; enforces the outside-folder rule. */
 export function resolveImageName(
   imageName: string, starFile: string, record: number, opts: RelionReadOptions,
@@ -164,21 +185,7 @@ export function resolveImageName(
     rel = imageName.slice(at + 1);
   }
   if (rel === '') throw new InputError(starFile, `empty image path in "${imageName}"`, { record, field: '_rlnImageName' });
-  const base = resolve(opts.datadir ?? dirname(starFile));
-  let stackPath = isAbsolute(rel) ? resolve(rel) : resolve(base, rel);
-  if (opts.datadir !== undefined && !existsSync(stackPath)) {
-    const alt = resolve(base, basename(rel));
-    if (existsSync(alt)) stackPath = alt;
-  }
-  const r = relative(base, stackPath);
-  const outside = r === '..' || r.startsWith('..' + sep) || isAbsolute(r);
-  if (outside && !opts.allowOutside) {
-    throw new InputError(
-      starFile,
-      `image path "${rel}" resolves outside ${base} (${stackPath}); pass allowOutside (--allow-outside) to accept it`,
-      { record, field: '_rlnImageName' },
-    );
-  }
+  const stackPath = resolveDataPath(rel, starFile, record, '_rlnImageName', opts);
   return { stackPath, stackIndex: idx - 1 };
 }
 
