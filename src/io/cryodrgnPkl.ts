@@ -10,7 +10,7 @@
 import type { CtfParams } from '../core/ctf.js';
 import { InputError } from './errors.js';
 import { toFloat64 } from './npy.js';
-import { NdArray, PyTuple, readPickle, writeArraysPickle, type PickleValue } from './pickle.js';
+import { NdArray, PyTuple, parsePickle, readPickle, writeArraysPickle, type PickleValue } from './pickle.js';
 
 export interface CryodrgnPoses {
   n: number;
@@ -53,7 +53,7 @@ function expectArray(v: PickleValue | undefined, file: string, what: string, sha
 /** Read a cryoDRGN pose pickle: (R, t) tuple or R alone. */
 export function readPosePkl(source: string | Uint8Array, fileName?: string): CryodrgnPoses {
   const file = fileName ?? (typeof source === 'string' ? source : '<bytes>');
-  const v = readPickle(source);
+  const v = typeof source === 'string' ? readPickle(source) : parsePickle(source, file);
   const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : [v];
   if (items.length < 1 || items.length > 2) throw new InputError(file, `pose pickle: expected (rotations, translations), found ${items.length} items`);
   const R = expectArray(items[0], file, 'pose rotations', [3, 3]);
@@ -91,7 +91,7 @@ export function writePosePkl(path: string, rotations: ArrayLike<number>, transla
 /** Read a cryoDRGN CTF pickle (N x 9). */
 export function readCtfPkl(source: string | Uint8Array, fileName?: string): CryodrgnCtf {
   const file = fileName ?? (typeof source === 'string' ? source : '<bytes>');
-  const v = readPickle(source);
+  const v = typeof source === 'string' ? readPickle(source) : parsePickle(source, file);
   const a = expectArray(v, file, 'ctf table', [9]);
   return ctfFromRows(toFloat64(a.data, file), a.shape[0]!);
 }

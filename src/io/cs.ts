@@ -13,7 +13,7 @@
  */
 import { expSO3 } from '../core/rotation.js';
 import { InputError } from './errors.js';
-import { readNpy, toFloat64, type NpyField, type NpyStructuredArray, type NpyValues } from './npy.js';
+import { parseNpy, readNpy, toFloat64, type NpyField, type NpyStructuredArray, type NpyValues } from './npy.js';
 
 export interface CsTable {
   file: string;
@@ -34,7 +34,7 @@ export interface CsTable {
 /** Open a `.cs` file (or .npy structured array bytes). */
 export function readCs(source: string | Uint8Array, fileName?: string): CsTable {
   const file = fileName ?? (typeof source === 'string' ? source : '<bytes>');
-  const a = readNpy(source);
+  const a = typeof source === 'string' ? readNpy(source) : parseNpy(source, file);
   if (!a.structured) {
     throw new InputError(file, `not a cryoSPARC .cs table: plain ${a.dtype.descr} array of shape (${a.shape.join(', ')}), expected a structured array`);
   }
