@@ -167,7 +167,9 @@ export function parsePickle(bytes: Uint8Array, file = '<bytes>'): PickleValue {
       case 0x58: stack.push(str(take(dv.getUint32(need(4), true)))); break; // BINUNICODE
       case 0x8c: stack.push(str(take(dv.getUint8(need(1))))); break; // SHORT_BINUNICODE
       case 0x8d: stack.push(str(take(u64()))); break; // BINUNICODE8
-      case 0x56: stack.push(line()); break; // UNICODE (raw-unicode-escape; ASCII subset)
+      case 0x56: // UNICODE: raw-unicode-escape text
+        stack.push(line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, a: string | undefined, b: string | undefined) => String.fromCodePoint(parseInt(a ?? b ?? '0', 16))));
+        break;
       case 0x42: stack.push(take(dv.getUint32(need(4), true)).slice()); break; // BINBYTES
       case 0x43: stack.push(take(dv.getUint8(need(1))).slice()); break; // SHORT_BINBYTES
       case 0x8e: stack.push(take(u64()).slice()); break; // BINBYTES8
