@@ -12,7 +12,8 @@
  * JavaScript manages, so the same instance layout works from several worker threads. Kernels
  * must not touch the C shadow stack (no local arrays), since all threads share one stack region.
  *
- * Geometry (same as src/core/fourierSlice.ts): slice pixel (x, y) of an Di x Di slice, taken
+ * Geometry (same as src/core/fourierSlice.ts, with the same floating-point expression
+ * p = (s A_0j) kx + (s A_1j) ky + cv, so that floor() picks the same cell at exact grid points): slice pixel (x, y) of an Di x Di slice, taken
  * relative to ci = floor(Di/2), samples the volume at p = cv + A^T (x-ci, y-ci, 0) * (Dv/Di),
  * cv = floor(Dv/2), with trilinear interpolation; voxels outside the Dv^3 grid count as zero.
  * Rotations are row-major float64 A matrices (9 per slice). Volumes and slices are split
@@ -87,7 +88,7 @@ INLINE void gather_impl(const float *vre, const float *vim, int Dv, const double
     float *si = hasIm ? oim + P * b : 0;
     for (int y = 0; y < Di; y++) {
       const double ky = y - ci;
-      const double rx = cv + bx * ky, ry = cv + by * ky, rz = cv + bz * ky;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
       for (int x = 0; x < Di; x++) {
         const double kx = x - ci;
         size_t o = (size_t)y * Di + x;
@@ -97,7 +98,7 @@ INLINE void gather_impl(const float *vre, const float *vim, int Dv, const double
           continue;
         }
         Tri t;
-        tri_setup(rx + ax * kx, ry + ay * kx, rz + az * kx, &t);
+        tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
         if (tri_inside(&t, Dv)) {
           sr[o] = tri_interior(vre, Dv, &t);
           if (hasIm) si[o] = tri_interior(vim, Dv, &t);
@@ -164,12 +165,12 @@ INLINE void scatter_impl(const float *sre, const float *sim, int Di, const doubl
     const float *si = hasIm ? sim + P * b : 0;
     for (int y = 0; y < Di; y++) {
       const double ky = y - ci;
-      const double rx = cv + bx * ky, ry = cv + by * ky, rz = cv + bz * ky;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
       for (int x = 0; x < Di; x++) {
         const double kx = x - ci;
         if (kx * kx + ky * ky > r2max) continue;
         Tri t;
-        tri_setup(rx + ax * kx, ry + ay * kx, rz + az * kx, &t);
+        tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
         if (!tri_touches(&t, Dv)) continue;
         int inside = tri_inside(&t, Dv);
         size_t o = (size_t)y * Di + x;
@@ -224,13 +225,13 @@ INLINE void rotgrad_impl(const float *vre, const float *vim, int Dv, const doubl
     double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0; /* sum k_i * dL/dp_j */
     for (int y = 0; y < Di; y++) {
       const double ky = y - ci;
-      const double rx = cv + bx * ky, ry = cv + by * ky, rz = cv + bz * ky;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
       double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
       for (int x = 0; x < Di; x++) {
         const double kx = x - ci;
         if (kx * kx + ky * ky > r2max) continue;
         Tri t;
-        tri_setup(rx + ax * kx, ry + ay * kx, rz + az * kx, &t);
+        tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
         if (!tri_touches(&t, Dv)) continue;
         int inside = tri_inside(&t, Dv);
         size_t o = (size_t)y * Di + x;

@@ -47,9 +47,10 @@ export function rotationGradientPlanes(
       for (let x = 0; x < Di; x++) {
         const kx = x - ci;
         if (kx * kx + ky * ky > r2max) continue;
-        const px = cv + s * (A[0]! * kx + A[3]! * ky);
-        const py = cv + s * (A[1]! * kx + A[4]! * ky);
-        const pz = cv + s * (A[2]! * kx + A[5]! * ky);
+        // same expression as fourierSlice.ts, so exact grid points fall in the same cell
+        const px = s * A[0]! * kx + s * A[3]! * ky + cv;
+        const py = s * A[1]! * kx + s * A[4]! * ky + cv;
+        const pz = s * A[2]! * kx + s * A[5]! * ky + cv;
         if (Math.floor(px) < -1 || Math.floor(py) < -1 || Math.floor(pz) < -1 || px >= Dv || py >= Dv || pz >= Dv) continue;
         const i = (b * Di + y) * Di + x;
         dp.fill(0);
