@@ -9,7 +9,7 @@
  *
  * Search:
  *  1. Rotation, shift-invariantly: amplitude spectra |F| do not change under translation, so
- *     a uniform grid of rotations (super-Fibonacci, ~10k, ~7 deg apart) is scored by the
+ *     a uniform grid of rotations (super-Fibonacci, 6000 by default, ~8 deg apart) is scored by the
  *     correlation of shell-normalised low-resolution amplitudes. |F| is also centrosymmetric,
  *     hence blind to the hand: each candidate R serves the unmirrored hand and R·Rz(pi) the
  *     mirrored one.
@@ -28,7 +28,7 @@ import { fft3Centered, ifft3Centered } from '../core/fft.js';
 import { expSO3, geodesicDeg, identity, matMul, quatToMatrix, transpose, type Mat3 } from '../core/rotation.js';
 
 export interface AlignOptions {
-  /** Number of rotations in the global grid (default 10000). */
+  /** Number of rotations in the global grid (default 6000). */
   nRotations?: number;
   /** Distinct rotation candidates kept from the amplitude search (default 8). */
   nCandidates?: number;
@@ -180,7 +180,7 @@ function trilinearAt(vol: Float32Array, D: number, px: number, py: number, pz: n
  * normalised |F_A|(R k) with |F_B|(k) over low-resolution k (half space).
  */
 function amplitudeCandidates(A: Float32Array, B: Float32Array, D: number, nRot: number, nKeep: number, minSepDeg: number): Mat3[] {
-  const rMax = Math.max(4, Math.min(Math.floor(D / 2) - 2, 10));
+  const rMax = Math.max(4, Math.min(Math.floor(D / 2) - 2, 8));
   const aA = normalisedAmplitudes(A, D, rMax), aB = normalisedAmplitudes(B, D, rMax);
   const c = Math.floor(D / 2);
   const kx: number[] = [], ky: number[] = [], kz: number[] = [], wb: number[] = [];
@@ -297,7 +297,7 @@ export function alignMaps(A: Float32Array, B: Float32Array, D: number, opts: Ali
   const log = opts.log ?? (() => {});
   const tryMirror = opts.tryMirror ?? true;
   const t0 = Date.now();
-  const cands = amplitudeCandidates(A, B, D, opts.nRotations ?? 10000, opts.nCandidates ?? 8, 20);
+  const cands = amplitudeCandidates(A, B, D, opts.nRotations ?? 6000, opts.nCandidates ?? 8, 20);
   log(`align: ${cands.length} rotation candidates from the amplitude search (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   const d = Math.min(D, 32), scale = d / D;
   const a = fourierCrop(A, D, d), b = fourierCrop(B, D, d);

@@ -109,3 +109,50 @@ test('soft spherical mask: 1 inside, 0.5 mid-edge, 0 outside; FSC mask option = 
   const c2 = fsc(applyMask(a, m), applyMask(b, m), D);
   for (let j = 0; j < c1.length; j++) assert.ok(Math.abs(c1[j]! - c2[j]!) < 1e-12);
 });
+
+test('fsc and align CLI: self FSC, InputErrors, and --align undoing a rotation + mirror', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeMrc, readMrc } = await import('../../src/io/mrc.js');
+  const { runFsc } = await import('../../src/cli/commands/fsc.js');
+  const { runAlign } = await import('../../src/cli/commands/align.js');
+  const { transformVolume } = await import('../../src/eval/align.js');
+  const { eulerToMatrix, matMul } = await import('../../src/core/rotation.js');
+  const { InputError } = await import('../../src/io/errors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cryospin-fsc-'));
+  try {
+    const D = 24, c = 12;
+    // a chiral smooth map: five Gaussian blobs, not coplanar (three alone would be achiral)
+    const A = new Float32Array(D ** 3);
+    const blobs = [[3, -2, 1, 1], [-4, 3, -2, 0.7], [1, 4, 4, 0.5], [-2, -4, 3, 0.9], [4, 2, -4, 0.6]];
+    let i = 0;
+    for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++, i++) {
+      for (const [bx, by, bz, w] of blobs) A[i]! += w! * Math.exp(-((x - c - bx!) ** 2 + (y - c - by!) ** 2 + (z - c - bz!) ** 2) / 8);
+    }
+    const pa = join(dir, 'a.mrc'), pb = join(dir, 'b.mrc'), pc = join(dir, 'c.mrc'), po = join(dir, 'out.mrc');
+    writeMrc(pa, A, { nx: D, ny: D, nz: D, apixAngstrom: 2 });
+    const self = runFsc({ mapA: pa, mapB: pa });
+    assert.equal(self.res05_px, 2);
+    assert.equal(self.res05_A, 4);
+    assert.equal(self.curve.length, 12);
+    // B(p) = A(R M p + t): a rotated, mirrored, shifted copy
+    const L = matMul(new Float64Array(9), eulerToMatrix(40, 70, -30), new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, -1]));
+    writeMrc(pb, transformVolume(A, D, L, [0.5, -1, 1]), { nx: D, ny: D, nz: D, apixAngstrom: 2 });
+    const raw = runFsc({ mapA: pa, mapB: pb });
+    const al = runFsc({ mapA: pa, mapB: pb, align: true, maskRadiusPx: 10 });
+    assert.equal(al.aligned!.mirrored, true);
+    assert.ok(al.aligned!.correlation > 0.99);
+    assert.ok(al.res05_px < raw.res05_px && al.res05_px < 4, `${al.res05_px} vs unaligned ${raw.res05_px}`);
+    const out = runAlign({ mapA: pa, mapB: pb, output: po });
+    assert.equal(out.mirrored, true);
+    const back = readMrc(po);
+    assert.equal(back.nx, D);
+    assert.equal(back.apix, 2);
+    writeMrc(pc, new Float32Array(16 * 16 * 16), { nx: 16, ny: 16, nz: 16 });
+    assert.throws(() => runFsc({ mapA: pa, mapB: pc }), InputError);
+    assert.throws(() => runFsc({ mapA: pa, mapB: pa, maskRadiusPx: -1 }), InputError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

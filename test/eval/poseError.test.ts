@@ -124,3 +124,24 @@ test('refine=false (candidates only) stays close; shift errors raw and recentred
   assert.ok(r2.shift_median_recentred_px! < 1e-9, `${r2.shift_median_recentred_px}`);
   assert.equal(poseError(P, G).shift_median_px, null);
 });
+
+test('pose-error CLI: RELION 3.0 STAR vs cryoDRGN pose.pkl of the same file (real data) agree exactly', async (t) => {
+  const { existsSync } = await import('node:fs');
+  const dir = '../shared/data/star_and_cs_formats/';
+  const star = dir + 'FinalRefinement-OriginalParticles-PfCRT.star', pkl = dir + 'pose.star.pkl';
+  if (!existsSync(star) || !existsSync(pkl)) { t.skip('shared data absent'); return; }
+  const { readPoseSet, runPoseError } = await import('../../src/cli/commands/poseError.js');
+  // cryoDRGN's R_from_relion matrices equal our eulerToMatrix entry by entry (no global Q needed)
+  const a = readPoseSet(star, 300), b = readPoseSet(pkl, 300);
+  assert.equal(a.n, 5);
+  for (let i = 0; i < 45; i++) assert.ok(Math.abs(a.rotations[i]! - b.rotations[i]!) < 1e-6, `entry ${i}`);
+  for (let i = 0; i < 10; i++) assert.ok(Math.abs(a.originsPx![i]! - b.originsPx![i]!) < 1e-4, `origin ${i}`);
+  assert.ok(Math.abs(a.originsPx![0]! - -0.14063) < 1e-9);
+  const r = runPoseError({ pred: star, truth: pkl, boxPx: 300 });
+  assert.equal(r.n, 5);
+  assert.equal(r.mirrored, false);
+  assert.ok(r.rot_median_deg < 1e-4 && r.shift_median_px! < 1e-4);
+  // the pickle's box comes from the STAR file when --box is absent and the STAR knows it: here it
+  // does not (no stacks, no optics block), so the reader asks for it
+  assert.throws(() => runPoseError({ pred: pkl, truth: star }), /box|size/i);
+});
