@@ -1,0 +1,167 @@
+/**
+ * Kernel benchmark: the WebAssembly backend (1 and 2 threads) against PyTorch's route for the
+ * same math (bench/torch_kernels.py: grid_sample + autograd for slices, torch.fft for FFTs),
+ * measured in the same run, plus PyTorch's float32 GEMM throughput as the machine's practical
+ * limit. Writes bench/results/kernels.json (rows) and bench/results/kernels.md.
+ *
+ * Usage: npm run bench:kernels -- [--D 64,128] [--B 64] [--threads 1,2] [--min-time 1] [--no-torch] [--ts]
+ * Python: $PYTHON, else /usr/bin/python3 (Debian's python3-torch), else python3.
+ * Rows: {kernel, D, B, threads, median_ms, ref: 'torch', ref_median_ms, ratio = ours / torch,
+ * plus backend, cpu_median_ms, ref_cpu_median_ms}. Medians of wall-clock times; CPU-time medians
+ * are kept because a busy machine inflates wall times. 'encoder_step' rows come from src/model's
+ * benchmark and are merged by the lead.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getBackend } from '../src/core/backend/index.js';
+import type { Backend, BackendName } from '../src/core/backend/index.js';
+import { Rng } from '../src/core/rng.js';
+import { randomRotations } from '../src/core/rotation.js';
+import { writeFileAtomic } from '../src/io/atomic.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..');
+
+interface Row {
+  kernel: string;
+  D: number;
+  B: number;
+  threads: number;
+  backend?: string;
+  median_ms: number | null;
+  cpu_median_ms?: number | null;
+  ref: 'torch';
+  ref_median_ms: number | null;
+  ref_cpu_median_ms?: number | null;
+  ratio: number | null;
+  gflops?: number;
+}
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+const Ds = arg('D', '64,128').split(',').map(Number);
+const B = Number(arg('B', '64'));
+const threadList = arg('threads', '1,2').split(',').map(Number);
+const minTimeS = Number(arg('min-time', '1'));
+const withTorch = !process.argv.includes('--no-torch');
+const withTs = process.argv.includes('--ts');
+
+/** Wall and CPU medians of fn over >= 3 runs and ~minTimeS seconds (after one warm-up). */
+function timeit(fn: () => void): { wall: number; cpu: number } {
+  fn();
+  const walls: number[] = [], cpu: number[] = [];
+  const t0 = performance.now();
+  while (walls.length < 3 || (performance.now() - t0 < 1000 * minTimeS && walls.length < 50)) {
+    const c0 = process.cpuUsage(), w0 = performance.now();
+    fn();
+    walls.push(performance.now() - w0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+  return { wall: med(walls), cpu: med(cpu) };
+}
+
+function benchBackend(name: BackendName, threads: number, D: number): Map<string, { wall: number; cpu: number }> {
+  const be: Backend = getBackend(name, { threads });
+  const rng = new Rng(1234 + D);
+  const vol = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
+  for (let i = 0; i < D ** 3; i++) { vol.re[i] = rng.normal(); vol.im[i] = rng.normal(); }
+  const rots = randomRotations(B, rng);
+  const sl = { re: be.allocFloat32(B * D * D), im: be.allocFloat32(B * D * D) };
+  for (let i = 0; i < B * D * D; i++) { sl.re[i] = rng.normal(); sl.im[i] = rng.normal(); }
+  const acc = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
+  const dR = new Float64Array(9 * B);
+  const fvol = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
+  fvol.re.set(vol.re); fvol.im.set(vol.im);
+  const out = new Map<string, { wall: number; cpu: number }>();
+  const g = { re: be.allocFloat32(B * D * D), im: be.allocFloat32(B * D * D) };
+  out.set('gather', timeit(() => be.gatherSlices(vol, D, rots, D, g)));
+  out.set('scatter', timeit(() => be.scatterSlices(sl, D, rots, D, acc)));
+  out.set('rotgrad', timeit(() => be.sliceRotationGradient(vol, D, rots, D, sl, dR)));
+  // FFTs alternate forward and inverse so values stay bounded
+  let inv = false;
+  out.set('fft3d', timeit(() => { be.fft3(fvol, D, inv); inv = !inv; }));
+  out.set('fft2d_batch', timeit(() => { be.fft2Batch(sl, D, B, inv); inv = !inv; }));
+  be.dispose();
+  return out;
+}
+
+interface TorchResult {
+  torch_version: string;
+  rows: Array<{ kernel: string; D: number; B: number; threads: number; median_ms: number; cpu_median_ms: number }>;
+  gemm: Array<{ threads: number; median_ms: number; gflops: number }>;
+}
+
+function runTorch(): TorchResult | undefined {
+  const py = process.env['PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const r = spawnSync(py, [join(here, 'torch_kernels.py'), '--D', Ds.join(','), '--B', String(B), '--threads', threadList.join(','), '--min-time', String(minTimeS)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    process.stderr.write(`torch peer failed (${py}): ${r.stderr.slice(-500)}\n`);
+    return undefined;
+  }
+  return JSON.parse(r.stdout) as TorchResult;
+}
+
+const load0 = loadavg();
+const ours: Row[] = [];
+const backends: BackendName[] = withTs ? ['wasm', 'ts'] : ['wasm'];
+for (const name of backends) {
+  for (const threads of name === 'ts' ? [1] : threadList) {
+    for (const D of Ds) {
+      process.stderr.write(`${name} threads=${threads} D=${D} ...\n`);
+      for (const [kernel, t] of benchBackend(name, threads, D)) {
+        ours.push({ kernel, D, B, threads, backend: name, median_ms: t.wall, cpu_median_ms: t.cpu, ref: 'torch', ref_median_ms: null, ratio: null });
+      }
+    }
+  }
+}
+process.stderr.write('torch peer ...\n');
+const torch = withTorch ? runTorch() : undefined;
+const load1 = loadavg();
+for (const r of ours) {
+  const t = torch?.rows.find((x) => x.kernel === r.kernel && x.D === r.D && x.threads === r.threads);
+  if (t) {
+    r.ref_median_ms = t.median_ms;
+    r.ref_cpu_median_ms = t.cpu_median_ms;
+    r.ratio = r.median_ms! / t.median_ms;
+  }
+}
+const rows: Row[] = [...ours];
+for (const g of torch?.gemm ?? []) {
+  rows.push({ kernel: 'gemm_f32_1024', D: 1024, B: 1, threads: g.threads, median_ms: null, ref: 'torch', ref_median_ms: g.median_ms, ratio: null, gflops: g.gflops });
+}
+
+const outDir = join(repo, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileAtomic(join(outDir, 'kernels.json'), JSON.stringify(rows, null, 1) + '\n');
+
+const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined ? '-' : x.toFixed(d));
+const lines: string[] = [];
+lines.push('# Kernel benchmark: cryospin WebAssembly backend vs PyTorch');
+lines.push('');
+lines.push(`Command: \`npm run bench:kernels\` (= \`node --import tsx bench/kernels.ts\`), ${new Date().toISOString().slice(0, 10)}.`);
+lines.push(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; Node ${process.version}; torch ${torch?.torch_version ?? 'not run'}.`);
+lines.push(`Load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, at end ${load1.map((x) => x.toFixed(1)).join(' ')} (other jobs shared the machine: wall times are inflated; CPU-time medians are given too).`);
+lines.push('');
+lines.push(`B = ${B} slices of D x D from a complex D^3 volume; FFTs are complex-to-complex (ours centred, torch's plain). ratio = ours / torch (wall medians; < 1 means we are faster).`);
+lines.push('');
+lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio | speed-up vs 1 thread |');
+lines.push('|---|---|---|---|---|---|---|---|');
+for (const r of ours) {
+  const one = ours.find((x) => x.kernel === r.kernel && x.D === r.D && x.backend === r.backend && x.threads === 1);
+  const sp = r.threads > 1 && one ? one.median_ms! / r.median_ms! : null;
+  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} | ${f(sp)} |`);
+}
+lines.push('');
+lines.push('GEMM (float32 1024^3, torch.matmul on OpenBLAS), the practical compute limit:');
+for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gflops.toFixed(1)} GFLOP/s (${g.median_ms.toFixed(1)} ms)`);
+lines.push('');
+lines.push('PyTorch route: slices = one `grid_sample` (trilinear, zeros padding, align_corners) on a grid built from the rotations; scatter = autograd backward w.r.t. the volume; rotgrad = backward w.r.t. the rotations (backward passes timed alone). `encoder_step` rows come from the encoder benchmark.');
+writeFileAtomic(join(outDir, 'kernels.md'), lines.join('\n') + '\n');
+process.stdout.write(lines.join('\n') + '\n');
