@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { eulerToMatrix } from '../../core/rotation.js';
-import { poseError } from '../../eval/poseError.js';
+import { poseError, type PoseErrorResult } from '../../eval/poseError.js';
 import { readPosePkl } from '../../io/cryodrgnPkl.js';
 import { InputError } from '../../io/errors.js';
 import { loadParticles } from '../../io/particles.js';
@@ -53,15 +53,8 @@ export interface PoseErrorCommandOptions {
   nCandidates?: number;
 }
 
-export interface PoseErrorCommandResult {
-  n: number;
-  rot_median_deg: number;
-  rot_mean_deg: number;
-  mirrored: boolean;
-  shift_median_px: number | null;
-  shift_median_recentred_px: number | null;
-  frob_sq_median: number;
-}
+/** The JSON printed: the pose-error summary without the per-particle arrays. */
+export type PoseErrorCommandResult = Omit<PoseErrorResult, 'globalQ' | 'perParticleDeg'>;
 
 export function runPoseError(o: PoseErrorCommandOptions): PoseErrorCommandResult {
   const isPkl = (p: string) => extname(p).toLowerCase() === '.pkl';
