@@ -156,3 +156,35 @@ test('fsc and align CLI: self FSC, InputErrors, and --align undoing a rotation +
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('commands register on a commander program; fsc --json prints exactly one JSON object', async () => {
+  const { Command } = await import('commander');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeMrc } = await import('../../src/io/mrc.js');
+  const fscCmd = await import('../../src/cli/commands/fsc.js');
+  const alignCmd = await import('../../src/cli/commands/align.js');
+  const poseCmd = await import('../../src/cli/commands/poseError.js');
+  const program = new Command().exitOverride();
+  for (const m of [fscCmd, alignCmd, poseCmd]) m.register(program);
+  assert.deepEqual(program.commands.map((c) => c.name()).sort(), ['align', 'fsc', 'pose-error']);
+  const dir = mkdtempSync(join(tmpdir(), 'cryospin-fsccli-'));
+  const write = process.stdout.write.bind(process.stdout);
+  let captured = '';
+  try {
+    const D = 16, p = join(dir, 'a.mrc');
+    writeMrc(p, noise(D, new Rng(9)), { nx: D, ny: D, nz: D, apixAngstrom: 1.5 });
+    process.stdout.write = ((s: string | Uint8Array) => { captured += String(s); return true; }) as typeof process.stdout.write;
+    await program.parseAsync(['fsc', p, p, '--json', '--mask-radius', '6', '--apix', '3'], { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const lines = captured.trim().split('\n');
+  assert.equal(lines.length, 1);
+  const obj = JSON.parse(lines[0]!) as { res05_px: number; res05_A: number; curve: Array<[number, number]> };
+  assert.equal(obj.res05_px, 2);
+  assert.equal(obj.res05_A, 6);
+  assert.equal(obj.curve.length, 8);
+});
