@@ -9,13 +9,15 @@
  * in 1/Angstrom. A blur B (Angstrom^2, like a crystallographic B-factor) multiplies it by
  * exp(-B s^2). Its real-space inverse transform is a sum of 3D Gaussians,
  *     rho(r) = sum_i a_i (4 pi / (b_i + B))^(3/2) exp(-4 pi^2 r^2 / (b_i + B)),
- * which we sample at voxel centres and multiply by the voxel volume, so the map's sum equals
- * sum over atoms of f(0) (Angstrom) and its Fourier transform is f(s) exp(-B s^2) per atom.
- * Default B = 16 apix^2: the blur alone then falls to 1/e at Nyquist, which keeps aliasing of
- * the point-sampled Gaussians small while leaving signal up to Nyquist.
+ * times the voxel volume (so the map's sum is sum over atoms of f(0), in Angstrom). To avoid
+ * aliasing, the Gaussians are sampled on a finer grid (oversample x, default 2: pixel apix/2) and
+ * Fourier-cropped to the output box (resample.fourierCropVolume): the map's discrete transform is
+ * then f(s) exp(-B s^2) per atom (times its phase) up to Nyquist, with no folded-in energy from
+ * beyond it. Default B = 16 apix^2: the blur alone falls to 1/e at Nyquist.
  * Elements outside the table (H, C, N, O, P, S) use sulfur's curve scaled by Z/16: an
  * approximation, adequate for the occasional ion in a protein model.
  */
+import { fourierCropVolume } from '../core/resample.js';
 import { InputError } from '../io/errors.js';
 import type { Atom, AtomicModel } from './atomicModel.js';
 
@@ -88,6 +90,8 @@ export interface AtomsToMapOptions {
   bFactorAngstrom2?: number;
   /** Model point placed at the box centre (Angstrom); default the centre of mass. */
   centreAngstrom?: [number, number, number];
+  /** Sample on a grid this many times finer, then Fourier-crop (default 2; 1 = direct sampling). */
+  oversample?: number;
 }
 
 export interface AtomsToMapResult {
@@ -103,7 +107,7 @@ export interface AtomsToMapResult {
   maxRadiusAngstrom: number;
 }
 
-/** Sample the blurred scattering potential of the atoms on a D^3 grid. */
+/** Sample the blurred scattering potential of the atoms on a D^3 grid (see the module header). */
 export function atomsToMap(model: AtomicModel | readonly Atom[], opts: AtomsToMapOptions): AtomsToMapResult {
   const atoms = Array.isArray(model) ? (model as readonly Atom[]) : (model as AtomicModel).atoms;
   const file = Array.isArray(model) ? '<model>' : (model as AtomicModel).file;
@@ -113,12 +117,30 @@ export function atomsToMap(model: AtomicModel | readonly Atom[], opts: AtomsToMa
   if (!(apix > 0)) throw new InputError(file, `pixel size must be > 0, got ${apix}`);
   const B = opts.bFactorAngstrom2 ?? 16 * apix * apix;
   if (!(B >= 0)) throw new InputError(file, `blur B must be >= 0, got ${B}`);
+  const os = opts.oversample ?? 2;
+  if (!Number.isInteger(os) || os < 1) throw new InputError(file, `oversample must be a positive integer, got ${os}`);
   const centre = opts.centreAngstrom ?? centreOfMass(atoms, file);
-  const c = Math.floor(D / 2);
-  const out = new Float32Array(D * D * D);
-  const voxelVol = apix * apix * apix;
+  // Values are density times the OUTPUT voxel volume; Fourier cropping preserves values.
+  const fine = spread(atoms, file, D * os, apix / os, B, centre, apix * apix * apix);
+  const data = os === 1 ? fine.data : fourierCropVolume(fine.data, D * os, D);
   let outside = 0;
   let maxR2 = 0;
+  const c = Math.floor(D / 2);
+  for (const a of atoms) {
+    const rx = a.xAngstrom - centre[0], ry = a.yAngstrom - centre[1], rz = a.zAngstrom - centre[2];
+    maxR2 = Math.max(maxR2, rx * rx + ry * ry + rz * rz);
+    const px = rx / apix + c, py = ry / apix + c, pz = rz / apix + c;
+    if (px < 0 || py < 0 || pz < 0 || px > D - 1 || py > D - 1 || pz > D - 1) outside++;
+  }
+  return { data, boxPx: D, apixAngstrom: apix, bFactorAngstrom2: B, centreAngstrom: centre,
+    atomsOutside: outside, maxRadiusAngstrom: Math.sqrt(maxR2) };
+}
+
+/** Point-sample the Gaussians of every atom on a D^3 grid of pixel apix, times `scale`. */
+function spread(atoms: readonly Atom[], file: string, D: number, apix: number, B: number,
+  centre: [number, number, number], scale: number): { data: Float32Array } {
+  const c = Math.floor(D / 2);
+  const out = new Float32Array(D * D * D);
   // Per-element Gaussian terms in voxel units: amplitude and exponent alpha (1/voxel^2).
   const cache = new Map<string, { amp: Float64Array; alpha: Float64Array; half: number }>();
   const termsFor = (el: string) => {
@@ -129,22 +151,21 @@ export function atomsToMap(model: AtomicModel | readonly Atom[], opts: AtomsToMa
     let sigmaMax = 0;
     for (let i = 0; i < 5; i++) {
       const w = g.b[i]! + B;
-      amp[i] = g.a[i]! * Math.pow((4 * Math.PI) / w, 1.5) * voxelVol;
+      amp[i] = g.a[i]! * Math.pow((4 * Math.PI) / w, 1.5) * scale;
       alpha[i] = (4 * Math.PI * Math.PI * apix * apix) / w;
       sigmaMax = Math.max(sigmaMax, Math.sqrt(w / (8 * Math.PI * Math.PI)) / apix);
     }
-    t = { amp, alpha, half: Math.ceil(4.5 * sigmaMax) };
+    t = { amp, alpha, half: Math.min(127, Math.ceil(4.5 * sigmaMax)) };
     cache.set(el, t);
     return t;
   };
   const gx = new Float64Array(256), gy = new Float64Array(256), gz = new Float64Array(256);
   for (const a of atoms) {
     const t = termsFor(a.element);
-    const rx = a.xAngstrom - centre[0], ry = a.yAngstrom - centre[1], rz = a.zAngstrom - centre[2];
-    maxR2 = Math.max(maxR2, rx * rx + ry * ry + rz * rz);
-    const px = rx / apix + c, py = ry / apix + c, pz = rz / apix + c;
-    if (px < 0 || py < 0 || pz < 0 || px > D - 1 || py > D - 1 || pz > D - 1) outside++;
-    const h = Math.min(t.half, 127);
+    const px = (a.xAngstrom - centre[0]) / apix + c;
+    const py = (a.yAngstrom - centre[1]) / apix + c;
+    const pz = (a.zAngstrom - centre[2]) / apix + c;
+    const h = t.half;
     const x0 = Math.max(0, Math.ceil(px - h)), x1 = Math.min(D - 1, Math.floor(px + h));
     const y0 = Math.max(0, Math.ceil(py - h)), y1 = Math.min(D - 1, Math.floor(py + h));
     const z0 = Math.max(0, Math.ceil(pz - h)), z1 = Math.min(D - 1, Math.floor(pz + h));
@@ -164,6 +185,5 @@ export function atomsToMap(model: AtomicModel | readonly Atom[], opts: AtomsToMa
       }
     }
   }
-  return { data: out, boxPx: D, apixAngstrom: apix, bFactorAngstrom2: B, centreAngstrom: centre,
-    atomsOutside: outside, maxRadiusAngstrom: Math.sqrt(maxR2) };
+  return { data: out };
 }
