@@ -135,6 +135,23 @@ test('with a CTF, the projection equals the clean projection filtered by the CTF
   assert.ok(r > 0.999, `corr=${r}`);
 });
 
+test('relionCompatible mode (D-grid slice) agrees with the default for a compact particle, and its shifts wrap', () => {
+  const D = 32;
+  const prep = prepareProjector(blobVolume(D), D, 2);
+  const A = eulerToMatrix(200, 120, 45);
+  const compat = projectMany(prep, A, { relionCompatible: true });
+  assert.ok(corr(compat, projectMany(prep, A)) > 0.9999);
+  assert.ok(corr(compat, blobProjection(D, A)) > 0.999);
+  // integer origin on the D grid = circular shift (np.roll by minus the origin)
+  const shifted = projectMany(prep, A, { relionCompatible: true, origins: [5, -4] });
+  let maxErr = 0;
+  for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+    const src = ((y + -4 + D) % D) * D + ((x + 5) % D);
+    maxErr = Math.max(maxErr, Math.abs(shifted[y * D + x]! - compat[src]!));
+  }
+  assert.ok(maxErr < 1e-4, `wrap err ${maxErr}`);
+});
+
 test('bad inputs throw RangeError', () => {
   assert.throws(() => prepareProjector(new Float32Array(10), 2), RangeError);
   const prep = prepareProjector(new Float32Array(8), 2);
