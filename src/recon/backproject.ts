@@ -30,6 +30,7 @@ import type { CtfParams } from '../core/ctf.js';
 import { ctf2D } from '../core/ctf.js';
 import { fft2CenteredBatch, ifft3Centered } from '../core/fft.js';
 import { insertSlicesAdjoint, insertSlicesWeights } from '../core/fourierSlice.js';
+import { resizeCenteredSpectrum } from '../core/resample.js';
 import { Rng } from '../core/rng.js';
 import { eulerToMatrix } from '../core/rotation.js';
 import { applyShift } from '../core/shift.js';
@@ -176,18 +177,15 @@ export function reconstructFromAccumulators(accs: BackprojectionAccumulator[], o
   return out;
 }
 
-/** Centre crop of B centred spectra from D*D to N*N (Fourier downsampling). */
+/** Centre crop of B centred spectra from D*D to N*N (Fourier downsampling, resample.ts). */
 function cropSpectra(F: Complex, D: number, N: number, B: number): Complex {
   if (N === D) return F;
   const out: Complex = { re: new Float32Array(B * N * N), im: new Float32Array(B * N * N) };
-  const off = Math.floor(D / 2) - Math.floor(N / 2);
   for (let b = 0; b < B; b++) {
-    for (let y = 0; y < N; y++) {
-      const src = b * D * D + (y + off) * D + off;
-      const dst = b * N * N + y * N;
-      out.re.set(F.re.subarray(src, src + N), dst);
-      out.im.set(F.im.subarray(src, src + N), dst);
-    }
+    const view: Complex = { re: F.re.subarray(b * D * D, (b + 1) * D * D), im: F.im.subarray(b * D * D, (b + 1) * D * D) };
+    const c = resizeCenteredSpectrum(view, D, N, 2);
+    out.re.set(c.re, b * N * N);
+    out.im.set(c.im, b * N * N);
   }
   return out;
 }

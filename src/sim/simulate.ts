@@ -1,0 +1,279 @@
+/**
+ * Synthetic single-particle data from a map: uniform random rotations, RELION origins, per-
+ * particle CTF and white Gaussian noise, streamed to disk in chunks (memory does not grow with
+ * the particle count except for the per-particle metadata the STAR file needs).
+ *
+ * Per particle i (all random choices from one seeded Rng, in a fixed order, so the output does
+ * not depend on the chunk size):
+ *   - rotation A_i uniform on SO(3) (rotation.randomRotations);
+ *   - origin (ox, oy) uniform in [-P, P]^2 pixels, RELION sign: the image is the projection
+ *     translated by MINUS the origin (stored as _rlnOriginX/YAngst = origin * apix);
+ *   - defocus uniform in [min, max] um, or log-normal (median, sigma of ln); optional
+ *     astigmatism: dfV = dfU - uniform(0, astigmatism); angle uniform in [0, 180) degrees;
+ *   - clean image = real part of the padded (pad 2) Fourier-slice projection times the CTF and
+ *     the origin phase (project.projectMany, matching relion_project);
+ *   - noise: white Gaussian with var = var(clean image over the whole box) / SNR (conventions.md);
+ *     the image is then divided by the noise std, so every image has noise std exactly 1, as
+ *     RELION's per-particle normalisation leaves real data (the signal scale then varies a little
+ *     from image to image, as in real data). SNR = Infinity writes the clean images unscaled.
+ * The noise comes from a second Rng forked from the seed, consumed image by image.
+ *
+ * Outputs in DIR: particles.mrcs (float32 stack), particles.star (RELION 3.1: optics group +
+ * particles with true angles, origins in Angstrom and CTF), gt.mrc (the map actually projected),
+ * simulation.json (the settings and a summary).
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CtfParams } from '../core/ctf.js';
+import { prepareProjector, projectMany } from '../core/project.js';
+import { Rng } from '../core/rng.js';
+import { matrixToEuler, randomRotations } from '../core/rotation.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { InputError } from '../io/errors.js';
+import { createMrcStackWriter, readMrc, writeMrc } from '../io/mrc.js';
+import type { ParticleRecord, ParticleSet } from '../io/particles.js';
+import { writeParticlesStar } from '../io/relionStar.js';
+import { fourierCropVolume } from '../core/resample.js';
+import { readAtomicModel } from './atomicModel.js';
+import { atomsToMap, centreOfMass } from './atomsToMap.js';
+
+export type DefocusDistribution =
+  | { kind: 'uniform'; minUm: number; maxUm: number }
+  | { kind: 'lognormal'; medianUm: number; logSigma: number };
+
+export interface SimulateOptions {
+  outDir: string;
+  n: number;
+  /** var(clean) / var(noise) per image; Infinity for clean images. */
+  snr: number;
+  /** Origins uniform in [-shiftPx, shiftPx] per axis. */
+  shiftPx: number;
+  defocus: DefocusDistribution;
+  /** Maximum dfU - dfV in um (0: no astigmatism). */
+  astigmatismUm?: number;
+  voltageKv?: number;
+  csMm?: number;
+  amplitudeContrast?: number;
+  /** CTF envelope B-factor, Angstrom^2 (0 = none). */
+  ctfBFactor?: number;
+  /** No CTF at all (the STAR then has no CTF columns). */
+  noCtf?: boolean;
+  seed?: number;
+  /** Images per chunk written to disk (default 500). */
+  chunk?: number;
+  pad?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface SimulateSummary {
+  outDir: string;
+  particlesStar: string;
+  particlesMrcs: string;
+  gtMap: string;
+  settingsJson: string;
+  n: number;
+  boxPx: number;
+  apixAngstrom: number;
+  snr: number;
+  seed: number;
+  /** Mean noise std added (map units, before each image was scaled to noise std 1); null if clean. */
+  meanNoiseStdBeforeScaling: number | null;
+}
+
+function checkOptions(o: SimulateOptions): void {
+  const bad = (msg: string): never => { throw new InputError('simulate', msg); };
+  if (!Number.isInteger(o.n) || o.n < 1) bad(`--n must be a positive integer, got ${o.n}`);
+  if (!(o.snr > 0)) bad(`--snr must be > 0 (inf for clean images), got ${o.snr}`);
+  if (!(o.shiftPx >= 0) || !Number.isFinite(o.shiftPx)) bad(`--shift-px must be >= 0, got ${o.shiftPx}`);
+  const d = o.defocus;
+  if (d.kind === 'uniform' && !(d.minUm > 0 && d.maxUm >= d.minUm)) bad(`--defocus needs 0 < MIN <= MAX (um), got ${d.minUm} ${d.maxUm}`);
+  if (d.kind === 'lognormal' && !(d.medianUm > 0 && d.logSigma >= 0)) bad(`log-normal defocus needs median > 0 and sigma >= 0`);
+  if ((o.astigmatismUm ?? 0) < 0) bad(`astigmatism must be >= 0 um`);
+  if (o.chunk !== undefined && (!Number.isInteger(o.chunk) || o.chunk < 1)) bad(`--chunk must be a positive integer, got ${o.chunk}`);
+}
+
+/** Draw the metadata of all particles (rotations, origins, CTFs) from the seeded generator. */
+function drawParticles(o: SimulateOptions, rng: Rng): { rots: Float64Array; origins: Float64Array; ctfs: CtfParams[] } {
+  const n = o.n;
+  const rots = new Float64Array(9 * n);
+  const origins = new Float64Array(2 * n);
+  const ctfs: CtfParams[] = [];
+  const astig = o.astigmatismUm ?? 0;
+  for (let i = 0; i < n; i++) {
+    rots.set(randomRotations(1, rng), 9 * i);
+    origins[2 * i] = o.shiftPx > 0 ? rng.range(-o.shiftPx, o.shiftPx) : 0;
+    origins[2 * i + 1] = o.shiftPx > 0 ? rng.range(-o.shiftPx, o.shiftPx) : 0;
+    const d = o.defocus;
+    const dfUm = d.kind === 'uniform' ? rng.range(d.minUm, d.maxUm) : d.medianUm * Math.exp(d.logSigma * rng.normal());
+    const dfVUm = astig > 0 ? dfUm - rng.range(0, astig) : dfUm;
+    const angle = rng.range(0, 180);
+    ctfs.push({
+      defocusUAngstrom: dfUm * 1e4, defocusVAngstrom: dfVUm * 1e4, defocusAngleDeg: angle,
+      voltageKv: o.voltageKv ?? 300, csMm: o.csMm ?? 2.7, amplitudeContrast: o.amplitudeContrast ?? 0.1,
+      phaseShiftDeg: 0, bFactor: o.ctfBFactor ?? 0,
+    });
+  }
+  return { rots, origins, ctfs };
+}
+
+/** Simulate a particle stack from `vol` (D^3 at apixAngstrom) into opts.outDir. */
+export function simulateParticles(vol: Float32Array, D: number, apixAngstrom: number, opts: SimulateOptions): SimulateSummary {
+  checkOptions(opts);
+  if (vol.length !== D * D * D) throw new RangeError(`simulateParticles: volume length ${vol.length} != ${D}^3`);
+  const outDir = resolve(opts.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const seed = opts.seed ?? 0;
+  const rng = new Rng(seed);
+  const { rots, origins, ctfs } = drawParticles(opts, rng);
+  const noiseRng = rng.fork();
+  const chunk = opts.chunk ?? 500;
+  const prep = prepareProjector(vol, D, opts.pad ?? 2);
+  const mrcsPath = join(outDir, 'particles.mrcs');
+  const writer = createMrcStackWriter(mrcsPath, { nx: D, ny: D, apixAngstrom });
+  const n = opts.n;
+  const per = D * D;
+  let sumNoiseStd = 0;
+  try {
+    for (let start = 0; start < n; start += chunk) {
+      const B = Math.min(chunk, n - start);
+      const imgs = projectMany(prep, rots.subarray(9 * start, 9 * (start + B)), {
+        origins: origins.subarray(2 * start, 2 * (start + B)),
+        ctfs: opts.noCtf ? undefined : ctfs.slice(start, start + B),
+        apixAngstrom,
+      });
+      if (Number.isFinite(opts.snr)) {
+        for (let b = 0; b < B; b++) {
+          const img = imgs.subarray(b * per, (b + 1) * per);
+          let m = 0;
+          for (let k = 0; k < per; k++) m += img[k]!;
+          m /= per;
+          let v = 0;
+          for (let k = 0; k < per; k++) v += (img[k]! - m) ** 2;
+          v /= per;
+          if (!(v > 0)) throw new InputError('simulate', `particle ${start + b}: the clean projection is constant (empty map?)`);
+          const sigma = Math.sqrt(v / opts.snr);
+          sumNoiseStd += sigma;
+          const inv = 1 / sigma;
+          for (let k = 0; k < per; k++) img[k] = img[k]! * inv + noiseRng.normal();
+        }
+      }
+      writer.append(imgs);
+      opts.onProgress?.(start + B, n);
+    }
+    writer.close();
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  const particles: ParticleRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const [rot, tilt, psi] = matrixToEuler(rots.subarray(9 * i, 9 * i + 9));
+    particles.push({ stackPath: mrcsPath, stackIndex: i, ctf: opts.noCtf ? null : ctfs[i]!, eulerDeg: [rot, tilt, psi],
+      originPx: [origins[2 * i]!, origins[2 * i + 1]!] });
+  }
+  const set: ParticleSet = { source: join(outDir, 'particles.star'), boxPx: D, apixAngstrom, particles };
+  const starPath = join(outDir, 'particles.star');
+  writeParticlesStar(starPath, set);
+  const gtPath = join(outDir, 'gt.mrc');
+  writeMrc(gtPath, vol, { nx: D, ny: D, nz: D, apixAngstrom });
+  const summary: SimulateSummary = {
+    outDir, particlesStar: starPath, particlesMrcs: mrcsPath, gtMap: gtPath, settingsJson: join(outDir, 'simulation.json'),
+    n, boxPx: D, apixAngstrom, snr: opts.snr, seed,
+    meanNoiseStdBeforeScaling: Number.isFinite(opts.snr) ? sumNoiseStd / n : null,
+  };
+  const settings = {
+    ...summary, snr: Number.isFinite(opts.snr) ? opts.snr : 'inf', shiftPx: opts.shiftPx, defocus: opts.defocus,
+    astigmatismUm: opts.astigmatismUm ?? 0, voltageKv: opts.voltageKv ?? 300, csMm: opts.csMm ?? 2.7,
+    amplitudeContrast: opts.amplitudeContrast ?? 0.1, ctfBFactor: opts.ctfBFactor ?? 0, noCtf: opts.noCtf ?? false,
+    pad: opts.pad ?? 2, noiseScaling: 'per image, noise std 1',
+  };
+  writeFileAtomic(summary.settingsJson, JSON.stringify(settings, null, 2) + '\n');
+  return summary;
+}
+
+export interface VolumeSpec {
+  /** Input map (MRC); or */
+  map?: string;
+  /** input atomic model (PDB / mmCIF). */
+  model?: string;
+  /** Output box (maps: Fourier crop/pad, pixel size scales; models: the grid size, default 64). */
+  boxPx?: number;
+  /** Maps: pixel size when the header has none (overrides it when given). Models: output pixel size. */
+  apixAngstrom?: number;
+  /** Maps: drop trailing planes on each axis to reach this box first (B1: 65 -> 64). */
+  cropPx?: number;
+  /** Models: blur B (Angstrom^2), default 16 apix^2 (atomsToMap.ts). */
+  bFactorAngstrom2?: number;
+  /** Models: chains to keep. */
+  chains?: string[];
+  /** Models: keep only standard amino-acid residues. */
+  proteinOnly?: boolean;
+}
+
+export interface LoadedVolume {
+  vol: Float32Array;
+  boxPx: number;
+  apixAngstrom: number;
+  /** Facts worth telling the user (resampling, atoms outside the box, ...). */
+  notes: string[];
+}
+
+/** Take the first N planes along each axis of a D^3 volume (drops trailing planes). */
+export function cropTrailing(vol: Float32Array, D: number, N: number): Float32Array {
+  const out = new Float32Array(N * N * N);
+  for (let z = 0; z < N; z++) for (let y = 0; y < N; y++) {
+    const src = (z * D + y) * D;
+    out.set(vol.subarray(src, src + N), (z * N + y) * N);
+  }
+  return out;
+}
+
+/** The volume to simulate from: a map (cropped / resampled) or an atomic model sampled as a map. */
+export function loadSimulationVolume(spec: VolumeSpec): LoadedVolume {
+  if ((spec.map === undefined) === (spec.model === undefined)) throw new InputError('simulate', 'give exactly one of --map and --model');
+  const notes: string[] = [];
+  if (spec.model !== undefined) {
+    const model = readAtomicModel(spec.model, { chains: spec.chains, proteinOnly: spec.proteinOnly });
+    const D = spec.boxPx ?? 64;
+    let apix = spec.apixAngstrom;
+    if (apix === undefined) {
+      // Default: the molecule's diameter plus 20% margin fills the box.
+      const com = centreOfMass(model.atoms, spec.model);
+      let r = 0;
+      for (const a of model.atoms) r = Math.max(r, Math.hypot(a.xAngstrom - com[0], a.yAngstrom - com[1], a.zAngstrom - com[2]));
+      apix = Math.max(0.5, Math.ceil((2.4 * r / D) * 1000) / 1000);
+      notes.push(`pixel size ${apix} A chosen so the model (radius ${r.toFixed(1)} A) fits box ${D} with margin`);
+    }
+    const m = atomsToMap(model, { boxPx: D, apixAngstrom: apix, bFactorAngstrom2: spec.bFactorAngstrom2 });
+    notes.push(`${model.atoms.length} atoms, blur B = ${m.bFactorAngstrom2.toFixed(1)} A^2, max radius ${m.maxRadiusAngstrom.toFixed(1)} A`);
+    if (m.atomsOutside > 0) notes.push(`warning: ${m.atomsOutside} atoms fall outside the box`);
+    else if (m.maxRadiusAngstrom > (D / 2) * apix) notes.push('warning: the model reaches the box corners (beyond the inscribed sphere)');
+    return { vol: m.data, boxPx: D, apixAngstrom: apix, notes };
+  }
+  const path = spec.map!;
+  const mrc = readMrc(path, { rejectNonFinite: true });
+  if (mrc.nx !== mrc.ny || mrc.nx !== mrc.nz) throw new InputError(path, `map must be cubic, got ${mrc.nx}x${mrc.ny}x${mrc.nz}`);
+  let D = mrc.nx;
+  let vol = mrc.data;
+  let apix = spec.apixAngstrom ?? mrc.apix;
+  if (apix === null || !(apix > 0)) throw new InputError(path, 'the map header has no pixel size: give --apix', { field: 'CELLA' });
+  if (spec.apixAngstrom !== undefined && mrc.apix !== null && Math.abs(mrc.apix - spec.apixAngstrom) > 1e-3) {
+    notes.push(`--apix ${spec.apixAngstrom} overrides the header's ${mrc.apix}`);
+  }
+  if (spec.cropPx !== undefined && spec.cropPx !== D) {
+    const N = spec.cropPx;
+    if (!Number.isInteger(N) || N < 2 || N > D) throw new InputError(path, `--crop ${N} must be an integer in [2, ${D}]`);
+    vol = cropTrailing(vol, D, N);
+    notes.push(`cropped ${D}^3 -> ${N}^3 by dropping trailing planes`);
+    D = N;
+  }
+  if (spec.boxPx !== undefined && spec.boxPx !== D) {
+    const N = spec.boxPx;
+    if (!Number.isInteger(N) || N < 2) throw new InputError(path, `--box ${N} must be an integer >= 2`);
+    vol = fourierCropVolume(vol, D, N);
+    notes.push(`resampled ${D}^3 -> ${N}^3 by Fourier ${N < D ? 'crop' : 'padding'}; pixel size ${apix} -> ${(apix * D) / N} A`);
+    apix = (apix * D) / N;
+    D = N;
+  }
+  return { vol, boxPx: D, apixAngstrom: apix, notes };
+}
