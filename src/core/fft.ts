@@ -115,7 +115,7 @@ function radix2InPlace(p: Plan, re: Float64Array, im: Float64Array, inverse: boo
   const sgn = inverse ? -1 : 1;
   for (let size = 2; size <= n; size <<= 1) {
     const half = size >> 1;
-    const step = n / size;
+    const step = (n / size) | 0;
     for (let start = 0; start < n; start += size) {
       for (let j = 0; j < half; j++) {
         const wr = cos[j * step]!;
