@@ -61,6 +61,33 @@ export function fsc(a: Float32Array, b: Float32Array, D: number, opts: FscOption
 }
 
 /**
+ * FSC binned the way RELION 3.1 does (`relion_image_handler --fsc`, for cross-checks only):
+ * the half transform kx >= 0 (for even D the kx = -D/2 plane stands in for +D/2), shell j holds
+ * round(|k|) = j, j = 0 .. floor(D/2); `out[j]` is shell j at frequency j/D. The half space
+ * weights the kx = 0 plane twice relative to the full-grid sums of `fsc`, so values differ
+ * slightly (~0.01) from `fsc` besides the binning.
+ */
+export function fscRelionBinning(a: Float32Array, b: Float32Array, D: number): Float64Array {
+  const n = D * D * D;
+  if (a.length !== n || b.length !== n) throw new RangeError(`fscRelionBinning: maps must have ${n} voxels`);
+  const A = fft3Centered(a, D), B = fft3Centered(b, D);
+  const c = Math.floor(D / 2), nShell = c + 1;
+  const cross = new Float64Array(nShell), pa = new Float64Array(nShell), pb = new Float64Array(nShell);
+  let i = 0;
+  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++, i++) {
+    const kx = x - c;
+    if (kx < 0 && !(D % 2 === 0 && x === 0)) continue;
+    const j = Math.round(Math.sqrt(kx * kx + (y - c) ** 2 + (z - c) ** 2));
+    if (j >= nShell) continue;
+    const ar = A.re[i]!, ai = A.im[i]!, br = B.re[i]!, bi = B.im[i]!;
+    cross[j]! += ar * br + ai * bi;
+    pa[j]! += ar * ar + ai * ai;
+    pb[j]! += br * br + bi * bi;
+  }
+  return cross.map((v, j) => (pa[j]! * pb[j]! > 0 ? v / Math.sqrt(pa[j]! * pb[j]!) : 0));
+}
+
+/**
  * Fractional shell at which the curve first drops below `threshold` (linear interpolation;
  * `curve[j]` is shell j + 1). Returns null if it never does.
  */

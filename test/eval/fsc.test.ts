@@ -188,3 +188,35 @@ test('commands register on a commander program; fsc --json prints exactly one JS
   assert.equal(obj.res05_A, 6);
   assert.equal(obj.curve.length, 8);
 });
+
+test('oracle: fscRelionBinning equals relion_image_handler --fsc to 1e-5 (skipped without RELION)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const probe = spawnSync('relion_image_handler', ['--version'], { encoding: 'utf8' });
+  if (probe.error) { t.skip('relion_image_handler not installed'); return; }
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { writeMrc } = await import('../../src/io/mrc.js');
+  const { fscRelionBinning } = await import('../../src/eval/fsc.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cryospin-rfsc-'));
+  try {
+    for (const D of [32, 25]) {
+      const rng = new Rng(D);
+      const a = noise(D, rng), b = a.map((v) => v + 1.5 * rng.normal());
+      const pa = join(dir, `a${D}.mrc`), pb = join(dir, `b${D}.mrc`);
+      writeMrc(pa, a, { nx: D, ny: D, nz: D, apixAngstrom: 1 });
+      writeMrc(pb, b, { nx: D, ny: D, nz: D, apixAngstrom: 1 });
+      const r = spawnSync('relion_image_handler', ['--i', pa, '--fsc', pb, '--angpix', '1'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const rows = r.stdout.trim().split('\n').filter((l) => /^\s*\d/.test(l)).map((l) => l.trim().split(/\s+/).map(Number));
+      const ours = fscRelionBinning(a, b, D);
+      assert.ok(rows.length >= Math.floor(D / 2), `RELION printed ${rows.length} shells`);
+      for (let j = 1; j < Math.min(rows.length, ours.length); j++) {
+        assert.equal(rows[j]![0], j);
+        assert.ok(Math.abs(rows[j]![3]! - ours[j]!) < 1e-5, `D ${D} shell ${j}: RELION ${rows[j]![3]} vs ${ours[j]}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
