@@ -191,16 +191,6 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function readScalar(dv: DataView, off: number, t: NpyScalarType): number | bigint {
-  const le = t.littleEndian;
-  switch (t.kind) {
-    case 'f': return t.itemsizeBytes === 8 ? dv.getFloat64(off, le) : t.itemsizeBytes === 4 ? dv.getFloat32(off, le) : halfToFloat(dv.getUint16(off, le));
-    case 'b': return dv.getUint8(off) ? 1 : 0;
-    case 'i': return t.itemsizeBytes === 1 ? dv.getInt8(off) : t.itemsizeBytes === 2 ? dv.getInt16(off, le) : t.itemsizeBytes === 4 ? dv.getInt32(off, le) : dv.getBigInt64(off, le);
-    default: return t.itemsizeBytes === 1 ? dv.getUint8(off) : t.itemsizeBytes === 2 ? dv.getUint16(off, le) : t.itemsizeBytes === 4 ? dv.getUint32(off, le) : dv.getBigUint64(off, le);
-  }
-}
-
 const utf8 = new TextDecoder('utf-8');
 
 function readString(bytes: Uint8Array, off: number, t: NpyScalarType): string {
@@ -229,25 +219,47 @@ function decodeColumn(bytes: Uint8Array, base: number, stride: number, rows: num
   const s = t.itemsizeBytes;
   if (t.kind === 'S' || t.kind === 'U' || t.kind === 'V') {
     const out = new Array<string>(n);
+    let prevAt = -1;
     for (let r = 0; r < rows; r++) {
       const rec = base + (perm ? perm[r]! : r) * stride;
-      for (let k = 0; k < count; k++) out[r * count + k] = t.kind === 'V' ? '' : readString(bytes, rec + k * s, t);
+      for (let k = 0; k < count; k++) {
+        const at = rec + k * s;
+        // cryoSPARC paths repeat row after row: reuse the previous string when the bytes match.
+        out[r * count + k] = t.kind === 'V' ? '' : prevAt >= 0 && sameBytes(bytes, at, prevAt, s) ? out[r * count + k - 1]! : readString(bytes, at, t);
+        prevAt = at;
+      }
     }
     return out;
   }
-  const contiguous = !perm && stride === s * count && t.littleEndian && t.kind !== 'b' && !(t.kind === 'f' && s === 2);
-  if (contiguous) {
-    const copy = new Uint8Array(n * s); // fresh, aligned buffer (Buffer.slice would share memory)
-    copy.set(bytes.subarray(base, base + n * s));
-    return new (allocNumeric(t, 0).constructor as new (b: ArrayBuffer) => NpyNumericArray)(copy.buffer);
+  // Gather the scalars into a fresh, aligned buffer in little-endian order, then view it.
+  const gathered = new Uint8Array(n * s);
+  const rowBytes = s * count;
+  if (!perm && stride === rowBytes) gathered.set(bytes.subarray(base, base + n * s));
+  else {
+    for (let r = 0; r < rows; r++) {
+      const rec = base + (perm ? perm[r]! : r) * stride;
+      const dst = r * rowBytes;
+      for (let b = 0; b < rowBytes; b++) gathered[dst + b] = bytes[rec + b]!;
+    }
   }
-  const out = allocNumeric(t, n);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let r = 0; r < rows; r++) {
-    const rec = base + (perm ? perm[r]! : r) * stride;
-    for (let k = 0; k < count; k++) (out as { [i: number]: number | bigint })[r * count + k] = readScalar(dv, rec + k * s, t);
+  if (!t.littleEndian && s > 1) {
+    for (let i = 0; i < gathered.length; i += s) {
+      for (let a = i, b = i + s - 1; a < b; a++, b--) { const x = gathered[a]!; gathered[a] = gathered[b]!; gathered[b] = x; }
+    }
   }
-  return out;
+  if (t.kind === 'b') { for (let i = 0; i < n; i++) gathered[i] = gathered[i] ? 1 : 0; return gathered; }
+  if (t.kind === 'f' && s === 2) {
+    const h = new Uint16Array(gathered.buffer);
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(h[i]!);
+    return out;
+  }
+  return new (allocNumeric(t, 0).constructor as new (b: ArrayBuffer) => NpyNumericArray)(gathered.buffer);
+}
+
+function sameBytes(bytes: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
 }
 
 /**
