@@ -79,6 +79,27 @@ class Table {
   has(col: string): boolean {
     return this.index.has(col);
   }
+  /** Index of a column, -1 if absent. */
+  col(name: string): number {
+    return this.index.get(name) ?? -1;
+  }
+  /** Number in column index `ci` of `row` (null when the column is absent). */
+  numAt(row: number, ci: number, record: number | string = row): number | null {
+    if (ci < 0) return null;
+    const s = this.loop.rows[row][ci];
+    const v = Number(s);
+    if (!Number.isFinite(v) || s.trim() === '') {
+      throw new InputError(this.file, `expected a number, got "${s}"`, { record, field: this.loop.columns[ci] });
+    }
+    return v;
+  }
+  intAt(row: number, ci: number, record: number | string = row): number | null {
+    const v = this.numAt(row, ci, record);
+    if (v !== null && !Number.isInteger(v)) {
+      throw new InputError(this.file, `expected an integer, got "${this.loop.rows[row][ci]}"`, { record, field: this.loop.columns[ci] });
+    }
+    return v;
+  }
   get rows(): number {
     return this.loop.rows.length;
   }
@@ -172,6 +193,7 @@ export function resolveDataPath(
 /** Split `idx@path` (idx 1-based) and resolve the path; enforces the outside-folder rule. */
 export function resolveImageName(
   imageName: string, starFile: string, record: number, opts: RelionReadOptions,
+  cache?: Map<string, string>,
 ): { stackPath: string; stackIndex: number } {
   const at = imageName.indexOf('@');
   let idx = 1;
@@ -184,9 +206,27 @@ export function resolveImageName(
     }
     rel = imageName.slice(at + 1);
   }
+  rel = rel.replace(/:mrcs?$/, ''); // RELION's optional file-type suffix
   if (rel === '') throw new InputError(starFile, `empty image path in "${imageName}"`, { record, field: '_rlnImageName' });
-  const stackPath = resolveDataPath(rel, starFile, record, '_rlnImageName', opts);
+  let stackPath = cache?.get(rel);
+  if (stackPath === undefined) {
+    stackPath = resolveDataPath(rel, starFile, record, '_rlnImageName', opts);
+    cache?.set(rel, stackPath);
+  }
   return { stackPath, stackIndex: idx - 1 };
+}
+
+/** Column indices of the particle fields we read (-1 when absent). */
+function particleColumns(t: Table) {
+  const c = (name: string): number => t.col(name);
+  return {
+    group: c('_rlnOpticsGroup'), image: c('_rlnImageName'), apix: c('_rlnImagePixelSize'), det: c('_rlnDetectorPixelSize'),
+    mag: c('_rlnMagnification'), box: c('_rlnImageSize'), dfU: c('_rlnDefocusU'), dfV: c('_rlnDefocusV'),
+    dfAng: c('_rlnDefocusAngle'), kv: c('_rlnVoltage'), cs: c('_rlnSphericalAberration'), q: c('_rlnAmplitudeContrast'),
+    phase: c('_rlnPhaseShift'), bfac: c('_rlnCtfBfactor'), rot: c('_rlnAngleRot'), tilt: c('_rlnAngleTilt'),
+    psi: c('_rlnAnglePsi'), oxA: c('_rlnOriginXAngst'), oyA: c('_rlnOriginYAngst'), oxP: c('_rlnOriginX'),
+    oyP: c('_rlnOriginY'), cls: c('_rlnClassNumber'), half: c('_rlnRandomSubset'),
+  };
 }
 
 /** Interpret a parsed STAR file as a RELION particle table. `file` is the STAR's path. */
@@ -194,11 +234,17 @@ export function parseRelionParticles(star: StarFile, file: string, opts: RelionR
   const optics = readOptics(star, file);
   const pblock = findParticleBlock(star, file);
   const t = new Table(loopOf(pblock)!, file);
+  const C = particleColumns(t);
   const byId = new Map((optics ?? []).map((g) => [g.opticsGroup, g]));
+  const paths = new Map<string, string>();
   const particles: RelionParticle[] = [];
+  const need = (r: number, col: string, v: number | null): number => {
+    if (v === null) throw new InputError(file, 'CTF value missing (not in the particle table nor its optics group)', { record: r, field: col });
+    return v;
+  };
   for (let r = 0; r < t.rows; r++) {
     let group: RelionOpticsGroup | null = null;
-    let groupId: number | null = t.int(r, '_rlnOpticsGroup') ?? null;
+    let groupId: number | null = t.intAt(r, C.group);
     if (optics !== null) {
       if (groupId === null) {
         if (optics.length !== 1) {
@@ -214,58 +260,52 @@ export function parseRelionParticles(star: StarFile, file: string, opts: RelionR
       }
     }
     // Particle column first, then the optics group's value.
-    const num = (col: string, fromGroup: number | null = null): number | null => t.num(r, col) ?? fromGroup;
+    let apix = t.numAt(r, C.apix) ?? group?.apixAngstrom ?? null;
+    if (apix === null) {
+      const det = t.numAt(r, C.det), mag = t.numAt(r, C.mag);
+      if (det !== null && mag !== null && mag > 0) apix = (det * 1e4) / mag;
+    }
+    const box = t.intAt(r, C.box) ?? group?.boxPx ?? null;
 
-    let apix = num('_rlnImagePixelSize', group?.apixAngstrom ?? null);
-    const det = num('_rlnDetectorPixelSize'), mag = num('_rlnMagnification');
-    if (apix === null && det !== null && mag !== null && mag > 0) apix = (det * 1e4) / mag;
-    const box = t.int(r, '_rlnImageSize') ?? group?.boxPx ?? null;
-
-    const imageName = t.str(r, '_rlnImageName')!;
-    const { stackPath, stackIndex } = resolveImageName(imageName, file, r, opts);
+    const imageName = t.loop.rows[r][C.image];
+    const { stackPath, stackIndex } = resolveImageName(imageName, file, r, opts, paths);
 
     let ctf: CtfParams | null = null;
-    const dfU = num('_rlnDefocusU');
+    const dfU = t.numAt(r, C.dfU);
     if (dfU !== null) {
-      const need = (col: string, v: number | null): number => {
-        if (v === null) throw new InputError(file, `CTF value missing (not in the particle table nor its optics group)`, { record: r, field: col });
-        return v;
-      };
       ctf = {
         defocusUAngstrom: dfU,
-        defocusVAngstrom: num('_rlnDefocusV') ?? dfU,
-        defocusAngleDeg: num('_rlnDefocusAngle') ?? 0,
-        voltageKv: need('_rlnVoltage', num('_rlnVoltage', group?.voltageKv ?? null)),
-        csMm: need('_rlnSphericalAberration', num('_rlnSphericalAberration', group?.csMm ?? null)),
-        amplitudeContrast: need('_rlnAmplitudeContrast', num('_rlnAmplitudeContrast', group?.amplitudeContrast ?? opts.amplitudeContrast ?? null)),
-        phaseShiftDeg: num('_rlnPhaseShift') ?? 0,
-        bFactor: num('_rlnCtfBfactor') ?? 0,
+        defocusVAngstrom: t.numAt(r, C.dfV) ?? dfU,
+        defocusAngleDeg: t.numAt(r, C.dfAng) ?? 0,
+        voltageKv: need(r, '_rlnVoltage', t.numAt(r, C.kv) ?? group?.voltageKv ?? null),
+        csMm: need(r, '_rlnSphericalAberration', t.numAt(r, C.cs) ?? group?.csMm ?? null),
+        amplitudeContrast: need(r, '_rlnAmplitudeContrast', t.numAt(r, C.q) ?? group?.amplitudeContrast ?? opts.amplitudeContrast ?? null),
+        phaseShiftDeg: t.numAt(r, C.phase) ?? 0,
+        bFactor: t.numAt(r, C.bfac) ?? 0,
       };
     }
 
-    const rot = num('_rlnAngleRot'), tilt = num('_rlnAngleTilt'), psi = num('_rlnAnglePsi');
+    const rot = t.numAt(r, C.rot), tilt = t.numAt(r, C.tilt), psi = t.numAt(r, C.psi);
     const eulerDeg: [number, number, number] | null =
       rot === null && tilt === null && psi === null ? null : [rot ?? 0, tilt ?? 0, psi ?? 0];
 
     let originPx: [number, number] | null = null;
     let originAngstrom: [number, number] | null = null;
-    const oxA = num('_rlnOriginXAngst'), oyA = num('_rlnOriginYAngst');
-    const oxP = num('_rlnOriginX'), oyP = num('_rlnOriginY');
-    if (oxA !== null || oyA !== null) {
-      originAngstrom = [oxA ?? 0, oyA ?? 0];
+    if (C.oxA >= 0 || C.oyA >= 0) {
+      originAngstrom = [t.numAt(r, C.oxA) ?? 0, t.numAt(r, C.oyA) ?? 0];
       if (apix !== null) originPx = [originAngstrom[0] / apix, originAngstrom[1] / apix];
-    } else if (oxP !== null || oyP !== null) {
-      originPx = [oxP ?? 0, oyP ?? 0];
+    } else if (C.oxP >= 0 || C.oyP >= 0) {
+      originPx = [t.numAt(r, C.oxP) ?? 0, t.numAt(r, C.oyP) ?? 0];
     }
 
     const p: RelionParticle = {
       record: r, imageName, stackPath, stackIndex, opticsGroup: groupId, apixAngstrom: apix, boxPx: box,
       ctf, eulerDeg, originPx, originAngstrom,
     };
-    const cls = t.int(r, '_rlnClassNumber');
-    if (cls !== undefined) p.classNumber = cls;
-    const half = t.int(r, '_rlnRandomSubset');
-    if (half !== undefined) p.randomSubset = half;
+    const cls = t.intAt(r, C.cls);
+    if (cls !== null) p.classNumber = cls;
+    const half = t.intAt(r, C.half);
+    if (half !== null) p.randomSubset = half;
     particles.push(p);
   }
   return { file, layout: optics !== null ? '3.1' : '3.0', opticsGroups: optics ?? [], particles };

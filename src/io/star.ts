@@ -52,13 +52,153 @@ export interface StarBlockInput {
 interface Token {
   text: string;
   quoted: boolean;
-  line: number;
 }
 
-/** Split the text into value tokens with line numbers (comments dropped, quotes removed). */
-function tokenize(text: string, file: string): Token[] {
+function isSpace(c: string): boolean {
+  return c === ' ' || c === '\t' || c === '\v' || c === '\f';
+}
+
+/** Tokens of one line (comments dropped, quotes removed). */
+function tokenizeLine(line: string, lineNo: number, file: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && isSpace(line[i])) i++;
+    if (i >= n) break;
+    const c = line[i];
+    if (c === '#') break; // comment to end of line
+    if (c === "'" || c === '"') {
+      // Closing quote = same quote char followed by whitespace or end of line.
+      let j = i + 1;
+      while (j < n && !(line[j] === c && (j + 1 >= n || isSpace(line[j + 1])))) j++;
+      if (j >= n) throw new InputError(file, `line ${lineNo}: unterminated ${c} quote`);
+      out.push({ text: line.slice(i + 1, j), quoted: true });
+      i = j + 1;
+      continue;
+    }
+    let j = i;
+    while (j < n && !isSpace(line[j])) j++;
+    out.push({ text: line.slice(i, j), quoted: false });
+    i = j;
+  }
+  return out;
+}
+
+const RESERVED = /^(data_|loop_|save_|global_|stop_)/i;
+/** Lines that can take the fast path: no quotes, no comments. */
+const NEEDS_TOKENIZER = /['"#]/;
+
+/** A `_key`, `data_`, `loop_` (etc.) token, i.e. one that ends a loop's data. */
+function isStructural(t: Token): boolean {
+  return !t.quoted && (t.text.startsWith('_') || RESERVED.test(t.text));
+}
+
+function blockLabel(name: string): string {
+  return `block "data_${name}"`;
+}
+
+/** Incremental parser state, fed line by line. */
+class StarParser {
+  readonly blocks: StarBlock[] = [];
+  private block: StarBlock | null = null;
+  private loop: StarLoop | null = null;
+  private loopHasData = false;
+  private pendingKey: { key: string; line: number } | null = null;
+  private lineVals: string[] = [];
+
+  constructor(private readonly file: string) {}
+
+  private where(line: number): string {
+    return this.block ? `${blockLabel(this.block.name)}, line ${line}` : `line ${line}`;
+  }
+
+  /** Rows from the values of one data line: their count must be a multiple of the columns. */
+  addRowValues(vals: string[], line: number): void {
+    const loop = this.loop!;
+    const ncol = loop.columns.length;
+    if (vals.length % ncol !== 0) {
+      throw new InputError(this.file, `${this.where(line)}: ragged row: ${vals.length} values, expected ${ncol} (one per column)`,
+        { record: loop.rows.length });
+    }
+    for (let r = 0; r < vals.length; r += ncol) loop.rows.push(vals.length === ncol ? vals : vals.slice(r, r + ncol));
+  }
+
+  /** True when the current loop is reading data rows (fast path allowed). */
+  inLoopData(): boolean {
+    return this.loop !== null && this.loopHasData && this.pendingKey === null;
+  }
+
+  endLine(line: number): void {
+    if (this.lineVals.length > 0) {
+      const vals = this.lineVals;
+      this.lineVals = [];
+      this.addRowValues(vals, line);
+    }
+  }
+
+  private endLoop(line: number): void {
+    this.endLine(line);
+    this.loop = null;
+    this.loopHasData = false;
+  }
+
+  feed(t: Token, line: number): void {
+    if (this.pendingKey !== null) {
+      const { key, line: keyLine } = this.pendingKey;
+      if (isStructural(t)) throw new InputError(this.file, `${this.where(keyLine)}: key ${key} has no value`);
+      this.block!.pairs[key] = t.text;
+      this.pendingKey = null;
+      return;
+    }
+    if (this.loop !== null) {
+      if (!this.loopHasData && !t.quoted && t.text.startsWith('_')) {
+        this.loop.columns.push(t.text);
+        return;
+      }
+      if (!isStructural(t)) {
+        this.loopHasData = true;
+        this.lineVals.push(t.text);
+        return;
+      }
+      this.endLoop(line); // and handle t below
+    }
+    const lower = t.quoted ? '' : t.text.toLowerCase();
+    if (lower.startsWith('data_')) {
+      this.block = { name: t.text.slice(5), pairs: {}, loops: [] };
+      this.blocks.push(this.block);
+    } else if (lower === 'loop_') {
+      if (this.block === null) throw new InputError(this.file, `line ${line}: loop_ before any data_ block`);
+      this.loop = { columns: [], rows: [], line };
+      this.block.loops.push(this.loop);
+    } else if (!t.quoted && t.text.startsWith('_')) {
+      if (this.block === null) throw new InputError(this.file, `line ${line}: "${t.text}" before any data_ block`);
+      this.pendingKey = { key: t.text, line };
+    } else if (RESERVED.test(lower)) {
+      throw new InputError(this.file, `line ${line}: "${t.text}" frames are not supported`);
+    } else {
+      throw new InputError(this.file, `${this.where(line)}: unexpected value "${t.text}" outside a loop`);
+    }
+  }
+
+  finish(lastLine: number): StarFile {
+    if (this.pendingKey !== null) {
+      throw new InputError(this.file, `${this.where(this.pendingKey.line)}: key ${this.pendingKey.key} has no value`);
+    }
+    if (this.loop !== null) this.endLoop(lastLine);
+    for (const b of this.blocks) {
+      for (const l of b.loops) {
+        if (l.columns.length === 0) throw new InputError(this.file, `${blockLabel(b.name)}, line ${l.line}: loop_ without column labels`);
+      }
+    }
+    return { blocks: this.blocks };
+  }
+}
+
+/** Parse STAR text. `file` is used only in error messages. */
+export function parseStar(text: string, file: string): StarFile {
   const lines = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split(/\r\n|\r|\n/);
-  const tokens: Token[] = [];
+  const p = new StarParser(file);
   for (let li = 0; li < lines.length; li++) {
     const line = lines[li];
     const lineNo = li + 1;
@@ -68,135 +208,25 @@ function tokenize(text: string, file: string): Token[] {
       let end = li + 1;
       while (end < lines.length && !lines[end].startsWith(';')) parts.push(lines[end++]);
       if (end >= lines.length) throw new InputError(file, `line ${lineNo}: text field opened with ';' is never closed`);
-      tokens.push({ text: parts.join('\n'), quoted: true, line: lineNo });
-      li = end; // the closing ';' line; anything after the ';' on it is read as more tokens below
-      const rest = lines[end].slice(1);
-      tokenizeLine(rest, end + 1, tokens, file);
+      p.feed({ text: parts.join('\n'), quoted: true }, lineNo);
+      li = end; // the closing ';' line; anything after the ';' is read as more tokens
+      for (const t of tokenizeLine(lines[end].slice(1), end + 1, file)) p.feed(t, end + 1);
+      p.endLine(end + 1);
       continue;
     }
-    tokenizeLine(line, lineNo, tokens, file);
-  }
-  return tokens;
-}
-
-function isSpace(c: string): boolean {
-  return c === ' ' || c === '\t' || c === '\v' || c === '\f';
-}
-
-function tokenizeLine(line: string, lineNo: number, out: Token[], file: string): void {
-  let i = 0;
-  const n = line.length;
-  while (i < n) {
-    while (i < n && isSpace(line[i])) i++;
-    if (i >= n) break;
-    const c = line[i];
-    if (c === '#') return; // comment to end of line
-    if (c === "'" || c === '"') {
-      // Closing quote = same quote char followed by whitespace or end of line.
-      let j = i + 1;
-      while (j < n && !(line[j] === c && (j + 1 >= n || isSpace(line[j + 1])))) j++;
-      if (j >= n) throw new InputError(file, `line ${lineNo}: unterminated ${c} quote`);
-      out.push({ text: line.slice(i + 1, j), quoted: true, line: lineNo });
-      i = j + 1;
-      continue;
-    }
-    let j = i;
-    while (j < n && !isSpace(line[j])) j++;
-    out.push({ text: line.slice(i, j), quoted: false, line: lineNo });
-    i = j;
-  }
-}
-
-function isKeyword(t: Token, word: string): boolean {
-  return !t.quoted && t.text.toLowerCase() === word;
-}
-
-function isDataHeader(t: Token): boolean {
-  return !t.quoted && t.text.toLowerCase().startsWith('data_');
-}
-
-function isLabel(t: Token): boolean {
-  return !t.quoted && t.text.startsWith('_');
-}
-
-function blockLabel(name: string): string {
-  return `block "data_${name}"`;
-}
-
-/** Parse STAR text. `file` is used only in error messages. */
-export function parseStar(text: string, file: string): StarFile {
-  const tokens = tokenize(text, file);
-  const blocks: StarBlock[] = [];
-  let block: StarBlock | null = null;
-  let i = 0;
-  const need = (t: Token): StarBlock => {
-    if (block === null) throw new InputError(file, `line ${t.line}: "${t.text}" before any data_ block`);
-    return block;
-  };
-  while (i < tokens.length) {
-    const t = tokens[i];
-    if (isDataHeader(t)) {
-      block = { name: t.text.slice(5), pairs: {}, loops: [] };
-      blocks.push(block);
-      i++;
-    } else if (isKeyword(t, 'loop_')) {
-      const b = need(t);
-      i = parseLoop(tokens, i + 1, t.line, b, file);
-    } else if (isLabel(t)) {
-      const b = need(t);
-      const v = tokens[i + 1];
-      if (v === undefined || (!v.quoted && (isLabel(v) || isDataHeader(v) || isKeyword(v, 'loop_')))) {
-        throw new InputError(file, `${blockLabel(b.name)}, line ${t.line}: key ${t.text} has no value`);
+    if (p.inLoopData() && !NEEDS_TOKENIZER.test(line)) {
+      // Fast path for plain data rows (the bulk of a particle file).
+      const trimmed = line.trim();
+      if (trimmed === '') continue;
+      if (trimmed[0] !== '_' && !RESERVED.test(trimmed)) {
+        p.addRowValues(trimmed.split(/[ \t\v\f]+/), lineNo);
+        continue;
       }
-      b.pairs[t.text] = v.text;
-      i += 2;
-    } else if (!t.quoted && /^(save_|global_)/i.test(t.text)) {
-      throw new InputError(file, `line ${t.line}: "${t.text}" frames are not supported`);
-    } else {
-      const where = block ? `${blockLabel(block.name)}, ` : '';
-      throw new InputError(file, `${where}line ${t.line}: unexpected value "${t.text}" outside a loop`);
     }
+    for (const t of tokenizeLine(line, lineNo, file)) p.feed(t, lineNo);
+    p.endLine(lineNo);
   }
-  return { blocks };
-}
-
-/** Read a loop starting at tokens[i] (first label); returns the index after the loop. */
-function parseLoop(tokens: Token[], i: number, loopLine: number, block: StarBlock, file: string): number {
-  const columns: string[] = [];
-  while (i < tokens.length && isLabel(tokens[i])) columns.push(tokens[i++].text);
-  if (columns.length === 0) throw new InputError(file, `${blockLabel(block.name)}, line ${loopLine}: loop_ without column labels`);
-  const ncol = columns.length;
-  const values: Token[] = [];
-  while (i < tokens.length) {
-    const t = tokens[i];
-    if (!t.quoted && (isLabel(t) || isDataHeader(t) || isKeyword(t, 'loop_'))) break;
-    values.push(t);
-    i++;
-  }
-  // RELION rule: rows sit on whole lines. Check each line's value count.
-  let k = 0;
-  while (k < values.length) {
-    const line = values[k].line;
-    let m = k;
-    while (m < values.length && values[m].line === line) m++;
-    const count = m - k;
-    if (count % ncol !== 0) {
-      throw new InputError(
-        file,
-        `${blockLabel(block.name)}, line ${line}: ragged row: ${count} values, expected ${ncol} (one per column)`,
-        { record: Math.floor(k / ncol) },
-      );
-    }
-    k = m;
-  }
-  const rows: string[][] = [];
-  for (let r = 0; r < values.length; r += ncol) {
-    const row = new Array<string>(ncol);
-    for (let c = 0; c < ncol; c++) row[c] = values[r + c].text;
-    rows.push(row);
-  }
-  block.loops.push({ columns, rows, line: loopLine });
-  return i;
+  return p.finish(lines.length);
 }
 
 /** Read and parse a STAR file. */

@@ -153,6 +153,7 @@ test('ragged rows: InputError naming file, block and line', () => {
   );
   // Compensating ragged lines (5 + 1 values for 3 columns) are still refused, at the first bad line.
   assert.throws(() => parseStar('data_x\nloop_\n_a\n_b\n_c\n1 2 3 4 5\n6\n', 'r.star'), /line 6\b/);
+  assert.throws(() => parseStar('data_x\nloop_\n_a\n_b\n1 2\n"x y" 2 3\n', 'q.star'), /line 6: ragged row: 3 values, expected 2/);
   assert.throws(() => parseStar("data_\n_k 'open\n", 'q.star'), /line 2: unterminated/);
   assert.throws(() => parseStar('data_\n_k\n', 'k.star'), /key _k has no value/);
 });
