@@ -25,6 +25,7 @@
  * are unmaintained and we need nothing beyond the textbook method.
  */
 import { fft3Centered, ifft3Centered } from '../core/fft.js';
+import { fourierCropVolume } from '../core/resample.js';
 import { expSO3, geodesicDeg, identity, matMul, quatToMatrix, transpose, type Mat3 } from '../core/rotation.js';
 
 export interface AlignOptions {
@@ -88,21 +89,6 @@ export function transformVolume(vol: Float32Array, D: number, L: ArrayLike<numbe
     }
   }
   return out;
-}
-
-/** Fourier crop (low-pass and downsample) a D^3 map to d^3 (d <= D); positions scale by d/D. */
-export function fourierCrop(vol: Float32Array, D: number, d: number): Float32Array {
-  if (d === D) return vol.slice();
-  const F = fft3Centered(vol, D);
-  const c = Math.floor(D / 2), cd = Math.floor(d / 2);
-  const G = { re: new Float32Array(d * d * d), im: new Float32Array(d * d * d) };
-  for (let z = 0; z < d; z++) for (let y = 0; y < d; y++) for (let x = 0; x < d; x++) {
-    const src = ((z - cd + c) * D + (y - cd + c)) * D + (x - cd + c);
-    const dst = (z * d + y) * d + x;
-    G.re[dst] = F.re[src]!;
-    G.im[dst] = F.im[src]!;
-  }
-  return ifft3Centered(G, d);
 }
 
 /** Uniform deterministic rotations: super-Fibonacci spiral quaternions (Alexa, CVPR 2022). */
@@ -300,7 +286,7 @@ export function alignMaps(A: Float32Array, B: Float32Array, D: number, opts: Ali
   const cands = amplitudeCandidates(A, B, D, opts.nRotations ?? 6000, opts.nCandidates ?? 8, 20);
   log(`align: ${cands.length} rotation candidates from the amplitude search (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   const d = Math.min(D, 32), scale = d / D;
-  const a = fourierCrop(A, D, d), b = fourierCrop(B, D, d);
+  const a = d === D ? A : fourierCropVolume(A, D, d), b = d === D ? B : fourierCropVolume(B, D, d);
   const Fa = fft3Centered(a, d);
   const selD = sphereSelection(d);
   const buf = new Float32Array(d * d * d);
