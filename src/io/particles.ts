@@ -216,7 +216,7 @@ function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: L
   }
 
   // Check each stack once: exists, square, matches the box, long enough.
-  const stacks = new Map<string, { n: number; apix: number | null; first: number }>();
+  const stacks = new Map<string, { n: number; apix: number | null }>();
   let box: number | null = fileBox;
   if (opts.boxPx !== undefined && fileBox !== null && opts.boxPx !== fileBox) {
     throw new InputError(source, `the file states an image size of ${fileBox} px but ${opts.boxPx} was given`);
@@ -227,7 +227,7 @@ function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: L
     if (s === undefined) {
       if (!existsSync(d.stackPath)) throw new InputError(source, `image stack not found: ${d.stackPath}`, { record: i, field });
       const st = openMrcStack(d.stackPath);
-      s = { n: st.n, apix: st.apix, first: i };
+      s = { n: st.n, apix: st.apix };
       st.close();
       if (st.nx !== st.ny) throw new InputError(source, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images; square images are required`, { record: i, field });
       if (box === null) box = st.nx;
