@@ -123,7 +123,7 @@ export function parsePickle(bytes: Uint8Array, file = '<bytes>'): PickleValue {
       if (!(state instanceof PyTuple)) bad('bad numpy dtype state');
       const items = (state as PyTuple).items;
       const order = items[1];
-      if (typeof order === 'string') obj.order = order;
+      if (typeof order === 'string' || order instanceof Uint8Array) obj.order = asText(order, 'byte order'); // py2 pickles: bytes
       if (items.length > 3 && items[3] !== null) bad('structured numpy dtypes inside pickles are not supported');
       return;
     }

@@ -173,6 +173,25 @@ print('ok')
   }
 });
 
+test('Python 2 style pickle (BINSTRING data, bytes dtype and byte order) reads big-endian data', () => {
+  const be = Buffer.alloc(16);
+  be.writeDoubleBE(1.5, 0);
+  be.writeDoubleBE(-2, 8);
+  const parts: Array<Buffer | number[]> = [
+    [0x80, 2], Buffer.from('cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n', 'latin1'),
+    [0x4b, 0, 0x85, 0x55, 1, 0x62, 0x87, 0x52], // (0,), 'b', TUPLE3, REDUCE
+    [0x28, 0x4b, 1, 0x4b, 2, 0x85], Buffer.from('cnumpy\ndtype\n', 'latin1'),
+    [0x55, 2, 0x66, 0x38, 0x4b, 0, 0x4b, 1, 0x87, 0x52], // dtype('f8', 0, 1)
+    [0x28, 0x4b, 3, 0x55, 1, 0x3e, 0x4e, 0x4e, 0x4e, 0x4a, 255, 255, 255, 255, 0x4a, 255, 255, 255, 255, 0x4b, 0, 0x74, 0x62],
+    [0x89, 0x54, 16, 0, 0, 0], be, [0x74, 0x62, 0x2e],
+  ];
+  const bytes = Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(p))));
+  const [a] = arrays(parsePickle(bytes, 'py2.pkl'));
+  assert.equal(a!.descr, '>f8');
+  assert.deepEqual(a!.shape, [2]);
+  assert.deepEqual(nums(a!), [1.5, -2]);
+});
+
 test('malformed pickles and wrong shapes give InputErrors', () => {
   const good = encodeArraysPickle({ data: Float32Array.from([1, 2, 3]), shape: [3] });
   const unknown = Uint8Array.from([0x80, 3, 0x4b, 1, 0xff, 0x2e]);
