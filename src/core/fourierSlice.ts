@@ -38,7 +38,8 @@ const cW = new Float64Array(8);
 
 /**
  * Corners and trilinear weights of the point (px, py, pz) given in ABSOLUTE voxel indices of a
- * Dv^3 grid. Returns false when no corner lies on the grid.
+ * Dv^3 grid, for points near the grid's edge (the kernels inline the interior case with the
+ * same weights). Returns false when no corner lies on the grid.
  */
 function corners(px: number, py: number, pz: number, Dv: number): boolean {
   const x0 = Math.floor(px);
@@ -81,69 +82,119 @@ function checkSizes(name: string, Dv: number, volLen: number, Di: number, rots: 
   return B;
 }
 
+/** Per-slice constants: the first two rows of A scaled by Dv/Di. */
+function rowsOf(rots: Float64Array, b: number, s: number): [number, number, number, number, number, number] {
+  const o = 9 * b;
+  return [s * rots[o]!, s * rots[o + 1]!, s * rots[o + 2]!, s * rots[o + 3]!, s * rots[o + 4]!, s * rots[o + 5]!];
+}
+
 /**
- * Visit every image pixel of every slice with its sample point; `visit(pixelIndex)` is called
- * after corners() filled the scratch arrays, `miss(pixelIndex)` for pixels with no sample.
+ * The gather kernel on one real plane: out[i] = trilinear sample of vol at pixel i's point.
+ * Interior points (all 8 corners on the grid) take the inlined fast path; points near the
+ * edge go through corners(), which drops the off-grid corners.
  */
-function forEachSample(
-  Dv: number, rots: Float64Array, Di: number, B: number, opts: SliceOptions | undefined,
-  visit: (i: number) => void, miss: (i: number) => void,
-): void {
+function gatherPlane(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, B: number, out: Float32Array, r2max: number): void {
   const cv = Math.floor(Dv / 2);
   const ci = Math.floor(Di / 2);
   const s = Dv / Di;
-  const r2max = opts?.radiusMax !== undefined ? opts.radiusMax * opts.radiusMax : Infinity;
+  const D2 = Dv * Dv;
+  const lim = Dv - 1;
   for (let b = 0; b < B; b++) {
-    const o = 9 * b;
-    const a0 = s * rots[o]!, a1 = s * rots[o + 1]!, a2 = s * rots[o + 2]!;
-    const b0 = s * rots[o + 3]!, b1 = s * rots[o + 4]!, b2 = s * rots[o + 5]!;
+    const [a0, a1, a2, b0, b1, b2] = rowsOf(rots, b, s);
     for (let y = 0; y < Di; y++) {
       const ky = y - ci;
+      const rowBase = (b * Di + y) * Di;
       for (let x = 0; x < Di; x++) {
         const kx = x - ci;
-        const i = (b * Di + y) * Di + x;
-        if (kx * kx + ky * ky > r2max) { miss(i); continue; }
+        const i = rowBase + x;
+        if (kx * kx + ky * ky > r2max) { out[i] = 0; continue; }
         const px = a0 * kx + b0 * ky + cv;
         const py = a1 * kx + b1 * ky + cv;
         const pz = a2 * kx + b2 * ky + cv;
-        if (corners(px, py, pz, Dv)) visit(i);
-        else miss(i);
+        const x0 = Math.floor(px), y0 = Math.floor(py), z0 = Math.floor(pz);
+        if (x0 >= 0 && y0 >= 0 && z0 >= 0 && x0 < lim && y0 < lim && z0 < lim) {
+          const fx = px - x0, fy = py - y0, fz = pz - z0;
+          const gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
+          const q = (z0 * Dv + y0) * Dv + x0;
+          out[i] = gz * (gy * (gx * vol[q]! + fx * vol[q + 1]!) + fy * (gx * vol[q + Dv]! + fx * vol[q + Dv + 1]!)) +
+            fz * (gy * (gx * vol[q + D2]! + fx * vol[q + D2 + 1]!) + fy * (gx * vol[q + D2 + Dv]! + fx * vol[q + D2 + Dv + 1]!));
+        } else if (corners(px, py, pz, Dv)) {
+          let acc = 0;
+          for (let j = 0; j < 8; j++) acc += cW[j]! * vol[cIdx[j]!]!;
+          out[i] = acc;
+        } else {
+          out[i] = 0;
+        }
       }
     }
   }
 }
 
+/**
+ * The scatter kernel on one real plane (exact adjoint of gatherPlane): volOut += weights x
+ * value, value = vals[i % period] (vals null: 1).
+ */
+function scatterPlane(vals: Float32Array | null, period: number, Di: number, rots: Float64Array, B: number, Dv: number, volOut: Float32Array, r2max: number): void {
+  const cv = Math.floor(Dv / 2);
+  const ci = Math.floor(Di / 2);
+  const s = Dv / Di;
+  const D2 = Dv * Dv;
+  const lim = Dv - 1;
+  for (let b = 0; b < B; b++) {
+    const [a0, a1, a2, b0, b1, b2] = rowsOf(rots, b, s);
+    for (let y = 0; y < Di; y++) {
+      const ky = y - ci;
+      const rowBase = (b * Di + y) * Di;
+      for (let x = 0; x < Di; x++) {
+        const kx = x - ci;
+        if (kx * kx + ky * ky > r2max) continue;
+        const v = vals ? vals[(rowBase + x) % period]! : 1;
+        if (v === 0) continue;
+        const px = a0 * kx + b0 * ky + cv;
+        const py = a1 * kx + b1 * ky + cv;
+        const pz = a2 * kx + b2 * ky + cv;
+        const x0 = Math.floor(px), y0 = Math.floor(py), z0 = Math.floor(pz);
+        if (x0 >= 0 && y0 >= 0 && z0 >= 0 && x0 < lim && y0 < lim && z0 < lim) {
+          const fx = px - x0, fy = py - y0, fz = pz - z0;
+          const gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
+          const q = (z0 * Dv + y0) * Dv + x0;
+          const lo = gz * v, hi = fz * v;
+          volOut[q] = volOut[q]! + lo * gy * gx;
+          volOut[q + 1] = volOut[q + 1]! + lo * gy * fx;
+          volOut[q + Dv] = volOut[q + Dv]! + lo * fy * gx;
+          volOut[q + Dv + 1] = volOut[q + Dv + 1]! + lo * fy * fx;
+          volOut[q + D2] = volOut[q + D2]! + hi * gy * gx;
+          volOut[q + D2 + 1] = volOut[q + D2 + 1]! + hi * gy * fx;
+          volOut[q + D2 + Dv] = volOut[q + D2 + Dv]! + hi * fy * gx;
+          volOut[q + D2 + Dv + 1] = volOut[q + D2 + Dv + 1]! + hi * fy * fx;
+        } else if (corners(px, py, pz, Dv)) {
+          for (let j = 0; j < 8; j++) {
+            const t = cIdx[j]!;
+            volOut[t] = volOut[t]! + cW[j]! * v;
+          }
+        }
+      }
+    }
+  }
+}
+
+function r2maxOf(opts: SliceOptions | undefined): number {
+  return opts?.radiusMax !== undefined ? opts.radiusMax * opts.radiusMax : Infinity;
+}
+
 /** Gather B slices (B*Di*Di, overwritten) from a complex centred volume (Dv^3). */
 export function extractSlices(vol: Complex, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): Complex {
   const B = checkSizes('extractSlices', Dv, vol.re.length, Di, rots, out.re.length);
-  const vr = vol.re, vi = vol.im, or = out.re, oi = out.im;
-  forEachSample(Dv, rots, Di, B, opts, (i) => {
-    let sr = 0, si = 0;
-    for (let j = 0; j < 8; j++) {
-      const w = cW[j]!;
-      const v = cIdx[j]!;
-      sr += w * vr[v]!;
-      si += w * vi[v]!;
-    }
-    or[i] = sr;
-    oi[i] = si;
-  }, (i) => { or[i] = 0; oi[i] = 0; });
+  gatherPlane(vol.re, Dv, rots, Di, B, out.re, r2maxOf(opts));
+  gatherPlane(vol.im, Dv, rots, Di, B, out.im, r2maxOf(opts));
   return out;
 }
 
 /** Exact adjoint of extractSlices: scatter-ADD B slices into volOut (Dv^3, not cleared). */
 export function insertSlicesAdjoint(slices: Complex, Di: number, rots: Float64Array, Dv: number, volOut: Complex, opts?: SliceOptions): Complex {
   const B = checkSizes('insertSlicesAdjoint', Dv, volOut.re.length, Di, rots, slices.re.length);
-  const sr = slices.re, si = slices.im, vr = volOut.re, vi = volOut.im;
-  forEachSample(Dv, rots, Di, B, opts, (i) => {
-    const a = sr[i]!, c = si[i]!;
-    for (let j = 0; j < 8; j++) {
-      const w = cW[j]!;
-      const v = cIdx[j]!;
-      vr[v] = vr[v]! + w * a;
-      vi[v] = vi[v]! + w * c;
-    }
-  }, () => {});
+  scatterPlane(slices.re, slices.re.length, Di, rots, B, Dv, volOut.re, r2maxOf(opts));
+  scatterPlane(slices.im, slices.im.length, Di, rots, B, Dv, volOut.im, r2maxOf(opts));
   return volOut;
 }
 
@@ -159,37 +210,20 @@ export function insertSlicesWeights(Di: number, rots: Float64Array, Dv: number, 
   if (pw && pw.length !== n && pw.length !== B * n) {
     throw new RangeError(`insertSlicesWeights: pixelWeights length ${pw.length} is neither Di*Di nor B*Di*Di`);
   }
-  const shared = pw !== undefined && pw.length === n && B !== 1;
-  forEachSample(Dv, rots, Di, B, opts, (i) => {
-    const a = pw ? pw[shared ? i % n : i]! : 1;
-    for (let j = 0; j < 8; j++) {
-      const v = cIdx[j]!;
-      wOut[v] = wOut[v]! + cW[j]! * a;
-    }
-  }, () => {});
+  scatterPlane(pw ?? null, pw ? pw.length : 1, Di, rots, B, Dv, wOut, r2maxOf(opts));
   return wOut;
 }
 
 /** extractSlices on one real plane (e.g. a Hartley-space volume). */
 export function extractSlicesReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Float32Array, opts?: SliceOptions): Float32Array {
   const B = checkSizes('extractSlicesReal', Dv, vol.length, Di, rots, out.length);
-  forEachSample(Dv, rots, Di, B, opts, (i) => {
-    let s = 0;
-    for (let j = 0; j < 8; j++) s += cW[j]! * vol[cIdx[j]!]!;
-    out[i] = s;
-  }, (i) => { out[i] = 0; });
+  gatherPlane(vol, Dv, rots, Di, B, out, r2maxOf(opts));
   return out;
 }
 
 /** Exact adjoint of extractSlicesReal: scatter-ADD into volOut (Dv^3, not cleared). */
 export function insertSlicesAdjointReal(slices: Float32Array, Di: number, rots: Float64Array, Dv: number, volOut: Float32Array, opts?: SliceOptions): Float32Array {
   const B = checkSizes('insertSlicesAdjointReal', Dv, volOut.length, Di, rots, slices.length);
-  forEachSample(Dv, rots, Di, B, opts, (i) => {
-    const a = slices[i]!;
-    for (let j = 0; j < 8; j++) {
-      const v = cIdx[j]!;
-      volOut[v] = volOut[v]! + cW[j]! * a;
-    }
-  }, () => {});
+  scatterPlane(slices, slices.length, Di, rots, B, Dv, volOut, r2maxOf(opts));
   return volOut;
 }
