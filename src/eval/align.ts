@@ -52,9 +52,10 @@ const RZ_PI = new Float64Array([-1, 0, 0, 0, -1, 0, 0, 0, 1]);
 
 /**
  * out(x) = vol(L·(x - t)) by trilinear interpolation, coordinates about the centre floor(D/2);
- * zero outside the box. L is any 3x3 matrix (a rotation, possibly times a mirror).
+ * zero outside the box. L is any 3x3 matrix (a rotation, possibly times a mirror). With `sel`,
+ * only the flagged output voxels are computed (the others are set to 0).
  */
-export function transformVolume(vol: Float32Array, D: number, L: ArrayLike<number>, t: ArrayLike<number> = [0, 0, 0], out = new Float32Array(D * D * D)): Float32Array {
+export function transformVolume(vol: Float32Array, D: number, L: ArrayLike<number>, t: ArrayLike<number> = [0, 0, 0], out = new Float32Array(D * D * D), sel?: Uint8Array): Float32Array {
   const c = Math.floor(D / 2);
   const l0 = L[0]!, l1 = L[1]!, l2 = L[2]!, l3 = L[3]!, l4 = L[4]!, l5 = L[5]!, l6 = L[6]!, l7 = L[7]!, l8 = L[8]!;
   const D2 = D * D;
@@ -65,6 +66,7 @@ export function transformVolume(vol: Float32Array, D: number, L: ArrayLike<numbe
       const yy = y - c - t[1]!;
       const bx = l1 * yy + l2 * zz + c, by = l4 * yy + l5 * zz + c, bz = l7 * yy + l8 * zz + c;
       for (let x = 0; x < D; x++, i++) {
+        if (sel && !sel[i]) { out[i] = 0; continue; }
         const xx = x - c - t[0]!;
         const px = l0 * xx + bx, py = l3 * xx + by, pz = l6 * xx + bz;
         const x0 = Math.floor(px), y0 = Math.floor(py), z0 = Math.floor(pz);
@@ -267,7 +269,7 @@ function refine(A: Float32Array, B: Float32Array, D: number, p: Pose, stepDeg: n
   };
   const cost = (v: number[]): number => {
     const [R, t] = poseOf(v);
-    transformVolume(B, D, linearMap(R, p.mirrored), t, buf);
+    transformVolume(B, D, linearMap(R, p.mirrored), t, buf, sel);
     return -maskedCorrelation(A, buf, sel);
   };
   const v = nelderMead(cost, [0, 0, 0, 0, 0, 0], [stepDeg, stepDeg, stepDeg, stepPx, stepPx, stepPx], maxEval, 1e-7);
