@@ -189,6 +189,20 @@ export function fft1dInPlace(re: Float64Array, im: Float64Array, inverse: boolea
   else bluesteinInPlace(p, re, im, inverse);
 }
 
+const shiftTables = new Map<number, Int32Array>();
+
+/** ifftshift permutation for length n: the centred index x goes to standard index (x - c) mod n. */
+function shiftTable(n: number): Int32Array {
+  let t = shiftTables.get(n);
+  if (!t) {
+    t = new Int32Array(n);
+    const c = Math.floor(n / 2);
+    for (let x = 0; x < n; x++) t[x] = (x - c + n) % n;
+    shiftTables.set(n, t);
+  }
+  return t;
+}
+
 /**
  * Centred transform along every axis of a Float64 array pair, in place. dims slowest first.
  * Lines are gathered with the ifftshift permutation (x -> x - c mod n), transformed, and
@@ -199,8 +213,8 @@ function centredNdInPlace(re: Float64Array, im: Float64Array, dims: number[], in
   let stride = 1;
   for (let ax = dims.length - 1; ax >= 0; ax--) {
     const n = dims[ax]!;
-    const c = Math.floor(n / 2);
     if (n > 1) {
+      const perm = shiftTable(n);
       const lr = new Float64Array(n);
       const li = new Float64Array(n);
       const block = stride * n;
@@ -208,15 +222,17 @@ function centredNdInPlace(re: Float64Array, im: Float64Array, dims: number[], in
         for (let inner = 0; inner < stride; inner++) {
           const base = outer + inner;
           for (let x = 0; x < n; x++) {
-            const j = (x - c + n) % n;
-            lr[j] = re[base + x * stride]!;
-            li[j] = im[base + x * stride]!;
+            const j = perm[x]!;
+            const src = base + x * stride;
+            lr[j] = re[src]!;
+            li[j] = im[src]!;
           }
           fft1dInPlace(lr, li, inverse);
           for (let k = 0; k < n; k++) {
-            const j = (k - c + n) % n;
-            re[base + k * stride] = lr[j]!;
-            im[base + k * stride] = li[j]!;
+            const j = perm[k]!;
+            const dst = base + k * stride;
+            re[dst] = lr[j]!;
+            im[dst] = li[j]!;
           }
         }
       }
