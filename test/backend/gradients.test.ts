@@ -20,14 +20,15 @@ function randn(n: number, rng: Rng): Float32Array {
 }
 
 /** <slice(V, A), G> in float64 for one slice (complex V, G given as planes). */
-function lossF64(vre: Float32Array, vim: Float32Array, Dv: number, A: ArrayLike<number>, Di: number, gre: Float32Array, gim: Float32Array): number {
-  const cv = Math.floor(Dv / 2), ci = Math.floor(Di / 2), s = Dv / Di;
+function lossF64(vre: Float32Array, vim: Float32Array, Dv: number, A: ArrayLike<number>, Di: number, gre: Float32Array, gim: Float32Array, scale = Dv / Di, radiusMax = Infinity): number {
+  const cv = Math.floor(Dv / 2), ci = Math.floor(Di / 2), s = scale;
   const at = (v: Float32Array, x: number, y: number, z: number): number =>
     x >= 0 && x < Dv && y >= 0 && y < Dv && z >= 0 && z < Dv ? v[(z * Dv + y) * Dv + x]! : 0;
   let L = 0;
   for (let y = 0; y < Di; y++) {
     for (let x = 0; x < Di; x++) {
       const kx = x - ci, ky = y - ci;
+      if (kx * kx + ky * ky > radiusMax * radiusMax) continue;
       const p = [0, 1, 2].map((j) => cv + s * (A[j]! * kx + A[3 + j]! * ky));
       const f = p.map(Math.floor);
       const w = p.map((v, j) => v - f[j]!);
@@ -149,3 +150,41 @@ test('shift sign: the spectrum times phase(t) is the image translated by -t (REL
   const back = fftnCentered(F, [D, D], true);
   assert.ok(Math.abs(back.re[c * D + c]! - 1) < 1e-5, 'point moved to the centre');
 });
+
+for (const name of ['ts', 'wasm'] as const) {
+  test(`${name}: scale option (Hartley grid Dv = D+1, step 1) with a radius mask: gather, adjoint and rotation gradient`, () => {
+    const be = getBackend(name, { threads: 2 });
+    const rng = new Rng(24);
+    const D = 16, Dv = 17, B = 3, opts = { scale: 1, radiusMax: D / 2 };
+    const v = randn(Dv ** 3, rng);
+    const rots = randomRotations(B, rng);
+    const neg = rots.map((x) => -x); // samples of H(-k)
+    const G = randn(B * D * D, rng);
+    const zeros = new Float32Array(Dv ** 3), gz = new Float32Array(D * D);
+    for (const R of [rots, neg]) {
+      const sl = new Float32Array(B * D * D);
+      be.gatherSlicesReal(v, Dv, R, D, sl, opts);
+      let lhs = 0, ref = 0;
+      for (let i = 0; i < sl.length; i++) lhs += sl[i]! * G[i]!;
+      for (let b = 0; b < B; b++) ref += lossF64(v, zeros, Dv, R.subarray(9 * b, 9 * b + 9), D, G.subarray(b * D * D, (b + 1) * D * D), gz, 1, D / 2);
+      assert.ok(Math.abs(lhs - ref) <= 1e-5 * Math.abs(ref) + 1e-3, `gather <slice, G>: ${lhs} vs ${ref}`);
+      const adj = new Float32Array(Dv ** 3);
+      be.scatterSlicesReal(G, D, R, Dv, adj, opts);
+      let rhs = 0;
+      for (let i = 0; i < adj.length; i++) rhs += adj[i]! * v[i]!;
+      assert.ok(Math.abs(rhs - ref) <= 1e-5 * Math.abs(ref) + 1e-3, `adjoint: ${rhs} vs ${ref}`);
+      const dR = be.sliceRotationGradientReal(v, Dv, R, D, G, undefined, opts);
+      const h = 1e-6;
+      for (let b = 0; b < B; b++) {
+        for (let e = 0; e < 6; e++) {
+          const Ap = Array.from(R.subarray(9 * b, 9 * b + 9)), Am = Ap.slice();
+          Ap[e] += h; Am[e] -= h;
+          const g = G.subarray(b * D * D, (b + 1) * D * D);
+          const fd = (lossF64(v, zeros, Dv, Ap, D, g, gz, 1, D / 2) - lossF64(v, zeros, Dv, Am, D, g, gz, 1, D / 2)) / (2 * h);
+          assert.ok(Math.abs(dR[9 * b + e]! - fd) <= 1e-3 * Math.max(1, Math.abs(fd)), `b=${b} e=${e}: ${dR[9 * b + e]} vs ${fd}`);
+        }
+      }
+    }
+    be.dispose();
+  });
+}

@@ -16,7 +16,9 @@
  * Geometry (grid.ts, fourierSlice.ts): slice pixel (x, y), relative to floor(Di/2), samples the
  * centred volume at A^T (x - ci, y - ci, 0) · (Dv/Di) relative to floor(Dv/2), trilinearly, with
  * voxels outside the grid counted as zero. Rotations: RELION A matrices, row-major, 9 per slice.
- * opts.radiusMax (image frequency pixels) skips pixels outside that disc (gather writes 0).
+ * opts.radiusMax (image frequency pixels) skips pixels outside that disc (gather writes 0);
+ * opts.scale overrides the Dv/Di sampling step. The samples of H(-k) (Hartley / Friedel mates)
+ * are those of the negated matrices -A.
  * The `...Real` variants work on one real plane (Hartley-space volumes, cryoSPIN/cryoFIRE).
  *
  * Buffers: any Float32Array works. `allocFloat32` may return a buffer that lives inside the
@@ -24,9 +26,16 @@
  * volumes and batches there in hot loops, and `release` them when done.
  */
 import type { Complex } from '../complex.js';
-import type { SliceOptions } from '../fourierSlice.js';
+import type { SliceOptions as ReferenceSliceOptions } from '../fourierSlice.js';
 
-export type { SliceOptions };
+export interface SliceOptions extends ReferenceSliceOptions {
+  /**
+   * Volume voxels per image frequency pixel: the slice samples A^T (kx, ky, 0) · scale.
+   * Default Dv/Di (a volume padded by Dv/Di). Use 1 for a symmetric grid of the image's own
+   * frequency spacing, e.g. cryoSPIN's Hartley grid Dv = 2·floor(D/2)+1 for image box D.
+   */
+  scale?: number;
+}
 
 export type BackendName = 'ts' | 'wasm';
 
@@ -80,4 +89,16 @@ export function batchSize(rots: Float64Array, sliceLen: number, Di: number, what
 
 export function checkVolume(len: number, Dv: number, what: string): void {
   if (len !== Dv * Dv * Dv) throw new RangeError(`${what}: volume has ${len} values, expected ${Dv}^3`);
+}
+
+/**
+ * Rotations to hand to kernels that always step by Dv/Di, so that they step by opts.scale:
+ * A' = A · scale / (Dv/Di). Returns the factor too: dL/dA = factor · dL/dA'.
+ */
+export function rescaledRotations(rots: Float64Array, Dv: number, Di: number, opts?: SliceOptions): { rots: Float64Array; factor: number } {
+  if (opts?.scale === undefined) return { rots, factor: 1 };
+  if (!(opts.scale > 0)) throw new RangeError(`slice scale must be > 0, got ${opts.scale}`);
+  const factor = opts.scale / (Dv / Di);
+  if (factor === 1) return { rots, factor };
+  return { rots: rots.map((v) => v * factor), factor };
 }

@@ -6,6 +6,7 @@
 import type { Complex } from '../../complex.js';
 import { extractSlices, extractSlicesReal, insertSlicesAdjoint, insertSlicesAdjointReal } from '../../fourierSlice.js';
 import { fftnCentered } from '../../fft.js';
+import { rescaledRotations } from '../types.js';
 import type { Backend, SliceOptions } from '../types.js';
 import { rotationGradientPlanes } from './rotationGradient.js';
 
@@ -22,29 +23,35 @@ export class TsBackend implements Backend {
   }
 
   gatherSlices(vol: Complex, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
-    extractSlices(vol, Dv, rots, Di, out, opts);
+    extractSlices(vol, Dv, rescaledRotations(rots, Dv, Di, opts).rots, Di, out, opts);
   }
 
   gatherSlicesReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Float32Array, opts?: SliceOptions): void {
-    extractSlicesReal(vol, Dv, rots, Di, out, opts);
+    extractSlicesReal(vol, Dv, rescaledRotations(rots, Dv, Di, opts).rots, Di, out, opts);
   }
 
   scatterSlices(slices: Complex, Di: number, rots: Float64Array, Dv: number, volOut: Complex, opts?: SliceOptions): void {
-    insertSlicesAdjoint(slices, Di, rots, Dv, volOut, opts);
+    insertSlicesAdjoint(slices, Di, rescaledRotations(rots, Dv, Di, opts).rots, Dv, volOut, opts);
   }
 
   scatterSlicesReal(slices: Float32Array, Di: number, rots: Float64Array, Dv: number, volOut: Float32Array, opts?: SliceOptions): void {
-    insertSlicesAdjointReal(slices, Di, rots, Dv, volOut, opts);
+    insertSlicesAdjointReal(slices, Di, rescaledRotations(rots, Dv, Di, opts).rots, Dv, volOut, opts);
   }
 
   sliceRotationGradient(vol: Complex, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array {
     const out = dR ?? new Float64Array(rots.length);
-    return rotationGradientPlanes([vol.re, vol.im], Dv, rots, Di, [dSlices.re, dSlices.im], out, opts);
+    const { rots: R, factor } = rescaledRotations(rots, Dv, Di, opts);
+    rotationGradientPlanes([vol.re, vol.im], Dv, R, Di, [dSlices.re, dSlices.im], out, opts);
+    if (factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * factor;
+    return out;
   }
 
   sliceRotationGradientReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Float32Array, dR?: Float64Array, opts?: SliceOptions): Float64Array {
     const out = dR ?? new Float64Array(rots.length);
-    return rotationGradientPlanes([vol], Dv, rots, Di, [dSlices], out, opts);
+    const { rots: R, factor } = rescaledRotations(rots, Dv, Di, opts);
+    rotationGradientPlanes([vol], Dv, R, Di, [dSlices], out, opts);
+    if (factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * factor;
+    return out;
   }
 
   fft2Batch(c: Complex, D: number, B: number, inverse: boolean): void {

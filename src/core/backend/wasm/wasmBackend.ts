@@ -16,7 +16,7 @@ import type { Complex } from '../../complex.js';
 import { KernelPool, splitRange } from '../../parallel/pool.js';
 import type { KernelCall } from '../../parallel/pool.js';
 import { TsBackend } from '../ts/tsBackend.js';
-import { batchSize, checkVolume } from '../types.js';
+import { batchSize, checkVolume, rescaledRotations } from '../types.js';
 import type { Backend, BackendOptions, SliceOptions } from '../types.js';
 import { Staging, WasmHeap } from './heap.js';
 import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
@@ -84,9 +84,10 @@ export class WasmBackend implements Backend {
   gatherSlices(vol: Complex, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
     checkVolume(vol.re.length, Dv, 'gatherSlices');
     const B = batchSize(rots, out.re.length, Di, 'gatherSlices');
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
-      const R = s.in(rots), or = s.out(out.re), oi = s.out(out.im);
+      const R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
       this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_ci, args: [vc, Dv, R, b0, b1, Di, or, oi, r2(opts)] }));
     });
   }
@@ -94,8 +95,9 @@ export class WasmBackend implements Backend {
   gatherSlicesReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Float32Array, opts?: SliceOptions): void {
     checkVolume(vol.length, Dv, 'gatherSlicesReal');
     const B = batchSize(rots, out.length, Di, 'gatherSlicesReal');
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
-      const v = s.in(vol), R = s.in(rots), o = s.out(out);
+      const v = s.in(vol), R = s.in(scaled.rots), o = s.out(out);
       this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_r, args: [v, Dv, R, b0, b1, Di, o, r2(opts)] }));
     });
   }
@@ -168,8 +170,9 @@ export class WasmBackend implements Backend {
   scatterSlices(slices: Complex, Di: number, rots: Float64Array, Dv: number, volOut: Complex, opts?: SliceOptions): void {
     checkVolume(volOut.re.length, Dv, 'scatterSlices');
     const B = batchSize(rots, slices.re.length, Di, 'scatterSlices');
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
-      const sr = s.in(slices.re), si = s.in(slices.im), R = s.in(rots), vr = s.inout(volOut.re), vi = s.inout(volOut.im);
+      const sr = s.in(slices.re), si = s.in(slices.im), R = s.in(scaled.rots), vr = s.inout(volOut.re), vi = s.inout(volOut.im);
       const nVox = Dv ** 3;
       const T = Math.min(this.threads, Math.max(1, B));
       const acc = this.pairAccumulators(nVox);
@@ -186,8 +189,9 @@ export class WasmBackend implements Backend {
   scatterSlicesReal(slices: Float32Array, Di: number, rots: Float64Array, Dv: number, volOut: Float32Array, opts?: SliceOptions): void {
     checkVolume(volOut.length, Dv, 'scatterSlicesReal');
     const B = batchSize(rots, slices.length, Di, 'scatterSlicesReal');
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
-      const sr = s.in(slices), R = s.in(rots), v = s.inout(volOut);
+      const sr = s.in(slices), R = s.in(scaled.rots), v = s.inout(volOut);
       this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_r, args: [sr, Di, R, b0, b1, Dv, d[0]!, r2(opts)] }));
     });
   }
@@ -197,11 +201,13 @@ export class WasmBackend implements Backend {
     const B = batchSize(rots, dSlices.re.length, Di, 'sliceRotationGradient');
     const out = dR ?? new Float64Array(9 * B);
     if (out.length !== 9 * B) throw new RangeError(`sliceRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
-      const R = s.in(rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), o = s.out(out);
+      const R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), o = s.out(out);
       this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_ci, args: [vc, Dv, R, b0, b1, Di, gr, gi, o, r2(opts)] }));
     });
+    if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
   }
 
@@ -210,10 +216,12 @@ export class WasmBackend implements Backend {
     const B = batchSize(rots, dSlices.length, Di, 'sliceRotationGradientReal');
     const out = dR ?? new Float64Array(9 * B);
     if (out.length !== 9 * B) throw new RangeError(`sliceRotationGradientReal: dR has ${out.length} values, expected ${9 * B}`);
+    const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
-      const v = s.in(vol), R = s.in(rots), g = s.in(dSlices), o = s.out(out);
+      const v = s.in(vol), R = s.in(scaled.rots), g = s.in(dSlices), o = s.out(out);
       this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_r, args: [v, Dv, R, b0, b1, Di, g, o, r2(opts)] }));
     });
+    if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
   }
 
