@@ -7,13 +7,16 @@
  *   ctf/amp_contrast, ctf/bfactor (optional);
  *   alignments3D/pose (axis-angle vector, radians), alignments3D/shift (pixels).
  * `csPosesToRelion` turns axis-angle vectors into RELION A matrices: A = exp(w)^T (checked
- * against cryoDRGN's parse of the same file: max |diff| 4e-7). cryoDRGN stores the shift as
- * shift / D without a sign change, and RELION origin = cryoDRGN t * D (conventions.md), so the
- * cryoSPARC shift in pixels is used as RELION's origin in pixels.
+ * against cryoDRGN's parse of the same file: max |diff| 4e-7); `relionToCsPoses` inverts it.
+ * cryoDRGN stores the shift as shift / D without a sign change, and RELION origin =
+ * cryoDRGN t * D (conventions.md), so the cryoSPARC shift in pixels is RELION's origin in pixels.
+ * `writeCs` writes a minimal particle table in the NumPy format. cryoSPARC's newer compressed
+ * stream format (magic `\x95CSDAT`) is recognised and rejected with a clear message.
  */
-import { expSO3 } from '../core/rotation.js';
+import { expSO3, logSO3 } from '../core/rotation.js';
+import { writeFileAtomic } from './atomic.js';
 import { InputError } from './errors.js';
-import { parseNpy, readNpy, toFloat64, type NpyField, type NpyStructuredArray, type NpyValues } from './npy.js';
+import { encodeStructuredNpy, parseNpy, readFileBytes, toFloat64, type NpyField, type NpyFieldSpec, type NpyStructuredArray, type NpyValues } from './npy.js';
 
 export interface CsTable {
   file: string;
@@ -34,7 +37,11 @@ export interface CsTable {
 /** Open a `.cs` file (or .npy structured array bytes). */
 export function readCs(source: string | Uint8Array, fileName?: string): CsTable {
   const file = fileName ?? (typeof source === 'string' ? source : '<bytes>');
-  const a = typeof source === 'string' ? readNpy(source) : parseNpy(source, file);
+  const bytes = typeof source === 'string' ? readFileBytes(source) : source;
+  if (bytes.length >= 6 && bytes[0] === 0x95 && Buffer.from(bytes.subarray(1, 6)).toString('latin1') === 'CSDAT') {
+    throw new InputError(file, "cryoSPARC's compressed .cs stream format (CSDAT) is not supported; save the dataset in NumPy format (cryosparc-tools: Dataset.save(path, format=NUMPY_FORMAT))");
+  }
+  const a = parseNpy(bytes, file);
   if (!a.structured) {
     throw new InputError(file, `not a cryoSPARC .cs table: plain ${a.dtype.descr} array of shape (${a.shape.join(', ')}), expected a structured array`);
   }
@@ -176,4 +183,56 @@ export function csPosesToRelion(axisAngleRad: ArrayLike<number>): Float64Array {
     for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) out[9 * i + 3 * r + c] = R[3 * c + r]!;
   }
   return out;
+}
+
+/** RELION A matrices (9N) -> cryoSPARC axis-angle vectors (3N, radians): w = log(A^T). */
+export function relionToCsPoses(rotations: ArrayLike<number>): Float64Array {
+  const n = Math.floor(rotations.length / 9);
+  const out = new Float64Array(3 * n);
+  const Rt = new Float64Array(9);
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) Rt[3 * r + c] = rotations[9 * i + 3 * c + r]!;
+    out.set(logSO3(Rt), 3 * i);
+  }
+  return out;
+}
+
+/**
+ * Encode particles as a cryoSPARC-style `.cs` table (uid, blob/*, ctf/*, alignments3D/pose,
+ * shift, psize_A), float32 values as cryoSPARC stores them. uid = row number.
+ */
+export function encodeCsParticles(p: Omit<CsParticles, 'file'>): Uint8Array {
+  const n = p.rows;
+  const f32 = (name: string, values: ArrayLike<number>, shape?: number[]): NpyFieldSpec =>
+    ({ name, descr: '<f4', values: Float32Array.from(values), ...(shape ? { shape } : {}) });
+  const pathBytes = Math.max(1, ...p.blobPath.map((s) => Buffer.byteLength(s, 'utf8')));
+  const specs: NpyFieldSpec[] = [
+    { name: 'uid', descr: '<u8', values: BigUint64Array.from({ length: n }, (_, i) => BigInt(i)) },
+    { name: 'blob/path', descr: `|S${pathBytes}`, values: p.blobPath },
+    { name: 'blob/idx', descr: '<u4', values: Uint32Array.from(p.blobIdx) },
+    { name: 'blob/shape', descr: '<u4', shape: [2], values: Uint32Array.from(p.blobShapePx) },
+    f32('blob/psize_A', p.apixAngstrom),
+  ];
+  if (p.ctf) {
+    const c = p.ctf;
+    specs.push(
+      { name: 'ctf/type', descr: '|S9', values: new Array<string>(n).fill('spline') },
+      f32('ctf/accel_kv', c.voltageKv), f32('ctf/cs_mm', c.csMm), f32('ctf/amp_contrast', c.amplitudeContrast),
+      f32('ctf/df1_A', c.defocusUAngstrom), f32('ctf/df2_A', c.defocusVAngstrom), f32('ctf/df_angle_rad', c.defocusAngleRad),
+      f32('ctf/phase_shift_rad', c.phaseShiftRad), f32('ctf/bfactor', c.bFactor ?? new Float64Array(n)),
+    );
+  }
+  if (p.pose) {
+    specs.push(
+      f32('alignments3D/shift', p.pose.shiftPx, [2]),
+      f32('alignments3D/pose', p.pose.axisAngleRad, [3]),
+      f32('alignments3D/psize_A', p.pose.alignApixAngstrom ?? p.apixAngstrom),
+    );
+  }
+  return encodeStructuredNpy(specs, n);
+}
+
+/** Write particles as a `.cs` file, atomically. */
+export function writeCs(path: string, p: Omit<CsParticles, 'file'>): void {
+  writeFileAtomic(path, encodeCsParticles(p));
 }

@@ -6,9 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { csPosesToRelion, readCs, readCsParticles } from '../../src/io/cs.js';
+import { csPosesToRelion, readCs, readCsParticles, relionToCsPoses, writeCs } from '../../src/io/cs.js';
 import { InputError } from '../../src/io/errors.js';
 import { encodeStructuredNpy, readNpyFloat64, type NpyFieldSpec } from '../../src/io/npy.js';
 
@@ -151,4 +153,46 @@ test('missing or malformed .cs fields give InputErrors naming file and field', (
     { name: 'alignments3D/pose', descr: '<f4', shape: [4], values: new Float32Array(4) }, { name: 'alignments3D/shift', descr: '<f4', shape: [2], values: new Float32Array(2) },
   ], 1);
   assert.throws(() => readCsParticles(bad, { requireCtf: false }, 'b.cs'), (e: unknown) => e instanceof InputError && e.field === 'alignments3D/pose' && /\(3\)/.test(e.message));
+});
+
+test('writeCs round trip; numpy reads it; relionToCsPoses inverts csPosesToRelion', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-'));
+  try {
+    const p = readCsParticles(fixture(), { requirePose: true }, 'fix.cs');
+    const path = join(dir, 'out.cs');
+    writeCs(path, p);
+    const q = readCsParticles(path, { requirePose: true });
+    assert.deepEqual(q.blobPath, p.blobPath);
+    assert.deepEqual(q.blobIdx, p.blobIdx);
+    assert.deepEqual(q.blobShapePx, p.blobShapePx);
+    assert.deepEqual(q.ctf!.defocusUAngstrom, p.ctf!.defocusUAngstrom);
+    assert.deepEqual(q.pose!.axisAngleRad, p.pose!.axisAngleRad);
+    assert.deepEqual(q.pose!.shiftPx, p.pose!.shiftPx);
+    // Random rotations: A -> w -> A.
+    const A = csPosesToRelion(Float64Array.from({ length: 30 }, (_, i) => Math.sin(1.7 * i) * 2.5));
+    const back = csPosesToRelion(relionToCsPoses(A));
+    assert.ok(maxAbsDiff(A, back) < 1e-12);
+    let out: string;
+    try {
+      out = execFileSync('python3', ['-c', `
+import sys, numpy as np
+a = np.load(sys.argv[1])
+assert a.shape == (2,) and a['blob/path'][0] == b'J1/a.mrcs' and list(a['blob/idx']) == [7, 0]
+assert a['alignments3D/pose'].shape == (2, 3) and abs(a['alignments3D/pose'][0, 2] - np.pi / 2) < 1e-6
+assert a.dtype['ctf/df1_A'] == np.float32 and a['ctf/df1_A'][1] == 20000
+print('ok')
+`, path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      if (String((e as { stderr?: string }).stderr ?? '').includes('No module named') || (e as NodeJS.ErrnoException).code === 'ENOENT') return t.skip('python3 with numpy not available');
+      throw e;
+    }
+    assert.equal(out.trim(), 'ok');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("cryoSPARC's compressed CSDAT .cs format is rejected with a clear InputError", () => {
+  const bytes = Buffer.concat([Buffer.from([0x95]), Buffer.from('CSDAT'), Buffer.alloc(32)]);
+  assert.throws(() => readCs(bytes, 'new.cs'), (e: unknown) => e instanceof InputError && e.file === 'new.cs' && /CSDAT/.test(e.message));
 });
