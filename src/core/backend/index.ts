@@ -23,3 +23,4 @@ export function getBackend(name: BackendName, opts: BackendOptions = {}): Backen
       throw new InputError('--backend', `unknown backend "${String(name)}" (expected one of ${BACKEND_NAMES.join(', ')})`);
   }
 }
+export { gatherHartleySlices, hartleySlicesBackward } from './hartleySlices.js';
