@@ -297,37 +297,100 @@ export function ifft3Centered(F: Complex, D: number): Float32Array {
   return Float32Array.from(re);
 }
 
-/** Centred forward 2D FFTs of B real images stored back to back (B*D*D values). */
+const mirrorTables = new Map<number, Int32Array>();
+
+/** For a centred D*D grid: index of the pixel at frequency -k (mod D on each axis). */
+function mirrorTable(D: number): Int32Array {
+  let t = mirrorTables.get(D);
+  if (!t) {
+    t = new Int32Array(D * D);
+    const c = Math.floor(D / 2);
+    for (let y = 0; y < D; y++) {
+      const my = (2 * c - y + D) % D;
+      for (let x = 0; x < D; x++) t[y * D + x] = my * D + ((2 * c - x + D) % D);
+    }
+    mirrorTables.set(D, t);
+  }
+  return t;
+}
+
+/**
+ * Centred forward 2D FFTs of B real images stored back to back (B*D*D values). Two real
+ * images go through one complex transform (z = a + i b), then are separated with the Hermitian
+ * symmetry A[k] = (Z[k] + conj Z[-k]) / 2, B[k] = (Z[k] - conj Z[-k]) / 2i.
+ */
 export function fft2CenteredBatch(imgs: Float32Array, D: number, B: number): Complex {
   checkDims(imgs.length, [B, D, D]);
   const n = D * D;
   const out: Complex = { re: new Float32Array(B * n), im: new Float32Array(B * n) };
   const re = new Float64Array(n);
   const im = new Float64Array(n);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < n; i++) re[i] = imgs[b * n + i]!;
-    im.fill(0);
+  const mirror = mirrorTable(D);
+  for (let b = 0; b < B; b += 2) {
+    const pair = b + 1 < B;
+    for (let i = 0; i < n; i++) {
+      re[i] = imgs[b * n + i]!;
+      im[i] = pair ? imgs[(b + 1) * n + i]! : 0;
+    }
     centredNdInPlace(re, im, [D, D], false);
-    out.re.set(re, b * n);
-    out.im.set(im, b * n);
+    if (!pair) {
+      out.re.set(re, b * n);
+      out.im.set(im, b * n);
+      continue;
+    }
+    const oa = b * n;
+    const ob = (b + 1) * n;
+    for (let i = 0; i < n; i++) {
+      const m = mirror[i]!;
+      const zr = re[i]!, zi = im[i]!, mr = re[m]!, mi = im[m]!;
+      out.re[oa + i] = 0.5 * (zr + mr);
+      out.im[oa + i] = 0.5 * (zi - mi);
+      out.re[ob + i] = 0.5 * (zi + mi);
+      out.im[ob + i] = 0.5 * (mr - zr);
+    }
   }
   return out;
 }
 
-/** Real parts of the centred inverse 2D FFTs of B spectra stored back to back. */
+/**
+ * Real parts of the centred inverse 2D FFTs of B spectra stored back to back. The real part of
+ * an inverse transform is the inverse of the spectrum's Hermitian part, so two spectra are
+ * symmetrised and packed into one complex transform (real part -> first, imaginary -> second).
+ */
 export function ifft2CenteredBatch(F: Complex, D: number, B: number): Float32Array {
   checkDims(F.re.length, [B, D, D]);
   const n = D * D;
   const out = new Float32Array(B * n);
   const re = new Float64Array(n);
   const im = new Float64Array(n);
-  for (let b = 0; b < B; b++) {
+  const mirror = mirrorTable(D);
+  const fr = F.re;
+  const fi = F.im;
+  for (let b = 0; b < B; b += 2) {
+    const oa = b * n;
+    if (b + 1 >= B) {
+      for (let i = 0; i < n; i++) {
+        re[i] = fr[oa + i]!;
+        im[i] = fi[oa + i]!;
+      }
+      centredNdInPlace(re, im, [D, D], true);
+      out.set(re, oa);
+      continue;
+    }
+    const ob = (b + 1) * n;
     for (let i = 0; i < n; i++) {
-      re[i] = F.re[b * n + i]!;
-      im[i] = F.im[b * n + i]!;
+      const m = mirror[i]!;
+      // Hermitian parts: H_A = (A[k] + conj A[-k]) / 2, H_B likewise; z = H_A + i H_B
+      const har = 0.5 * (fr[oa + i]! + fr[oa + m]!);
+      const hai = 0.5 * (fi[oa + i]! - fi[oa + m]!);
+      const hbr = 0.5 * (fr[ob + i]! + fr[ob + m]!);
+      const hbi = 0.5 * (fi[ob + i]! - fi[ob + m]!);
+      re[i] = har - hbi;
+      im[i] = hai + hbr;
     }
     centredNdInPlace(re, im, [D, D], true);
-    out.set(re, b * n);
+    out.set(re, oa);
+    out.set(im, ob);
   }
   return out;
 }

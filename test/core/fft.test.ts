@@ -130,3 +130,24 @@ test('Parseval holds and a real input gives a Hermitian centred spectrum (odd D)
 test('fftnCentered rejects a length that does not match dims', () => {
   assert.throws(() => fftnCentered({ re: new Float32Array(10), im: new Float32Array(10) }, [3, 3], false), RangeError);
 });
+
+test('batch transforms (two real images per complex FFT) equal one-by-one transforms, any B', () => {
+  const rng = new Rng(5);
+  for (const [D, B] of [[8, 4], [9, 5], [16, 1]] as const) {
+    const n = D * D;
+    const imgs = Float32Array.from(randn(rng, B * n));
+    const Fb = fft2CenteredBatch(imgs, D, B);
+    // arbitrary (non-Hermitian) spectra: the inverse batch must return each one's real part
+    const G = { re: Float32Array.from(randn(rng, B * n)), im: Float32Array.from(randn(rng, B * n)) };
+    const gb = ifft2CenteredBatch(G, D, B);
+    for (let b = 0; b < B; b++) {
+      const img = imgs.subarray(b * n, (b + 1) * n);
+      const F1 = fftnCentered({ re: img.slice(), im: new Float32Array(n) }, [D, D], false);
+      const g1 = fftnCentered({ re: G.re.slice(b * n, (b + 1) * n), im: G.im.slice(b * n, (b + 1) * n) }, [D, D], true);
+      for (let i = 0; i < n; i++) {
+        assert.ok(Math.abs(Fb.re[b * n + i]! - F1.re[i]!) < 1e-4 && Math.abs(Fb.im[b * n + i]! - F1.im[i]!) < 1e-4, `D=${D} b=${b}`);
+        assert.ok(Math.abs(gb[b * n + i]! - g1.re[i]!) < 1e-6, `inverse D=${D} b=${b}`);
+      }
+    }
+  }
+});
