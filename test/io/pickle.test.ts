@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { InputError } from '../../src/io/errors.js';
 import { readNpyFloat64 } from '../../src/io/npy.js';
 import { NdArray, PyTuple, encodeArraysPickle, parsePickle, readPickle, writeArraysPickle, type PickleValue } from '../../src/io/pickle.js';
-import { ctfFromRows, readCtfPkl, readPosePkl, writeCtfPkl, writePosePkl } from '../../src/io/cryodrgnPkl.js';
+import { eulerToMatrix } from '../../src/core/rotation.js';
+import { readStar } from '../../src/io/star.js';
+import { ctfFromRows, ctfParamsAt, readCtfPkl, readPosePkl, writeCtfPkl, writePosePkl } from '../../src/io/cryodrgnPkl.js';
 
 const DATA = join(import.meta.dirname, '../../../shared/data');
 
@@ -81,6 +83,33 @@ test('cryoDRGN pose/ctf pickles: shapes, units and rotations', (t) => {
   // Shape validation: a CTF table is not a pose file and vice versa.
   assert.throws(() => readPosePkl(join(dir, 'ctf2.pkl')), (e: unknown) => e instanceof InputError && /\(N, 3, 3\)/.test(e.message));
   assert.throws(() => readCtfPkl(join(dir, 'pose.cs.pkl')), (e: unknown) => e instanceof InputError && /numpy array/.test(e.message));
+});
+
+test('cryoDRGN pose.star.pkl / ctf1.pkl = RELION A (eulerToMatrix), origin / D and STAR CTF values', (t) => {
+  const dir = join(DATA, 'star_and_cs_formats');
+  if (!existsSync(dir)) return t.skip('shared/data absent');
+  const loop = readStar(join(dir, 'FinalRefinement-OriginalParticles-PfCRT.star')).blocks.find((b) => b.name === 'images')!.loops[0]!;
+  const col = (name: string, i: number): number => Number(loop.rows[i]![loop.columns.indexOf(name)]);
+  const pose = readPosePkl(join(dir, 'pose.star.pkl'));
+  const ctf = readCtfPkl(join(dir, 'ctf1.pkl'));
+  assert.equal(pose.n, loop.rows.length);
+  const D = 300; // cryoDRGN's test used -D 300 --Apix 1.035 -w 0.1 (PROVENANCE.md)
+  for (let i = 0; i < pose.n; i++) {
+    const A = eulerToMatrix(col('_rlnAngleRot', i), col('_rlnAngleTilt', i), col('_rlnAnglePsi', i));
+    for (let k = 0; k < 9; k++) assert.ok(Math.abs(A[k]! - pose.rotations[9 * i + k]!) < 1e-12, `particle ${i}`);
+    assert.ok(Math.abs(pose.translationsFrac![2 * i]! - col('_rlnOriginX', i) / D) < 1e-15);
+    assert.ok(Math.abs(pose.translationsFrac![2 * i + 1]! - col('_rlnOriginY', i) / D) < 1e-15);
+    assert.equal(ctf.boxPx[i], D);
+    assert.ok(Math.abs(ctf.defocusUAngstrom[i]! - col('_rlnDefocusU', i)) < 4e-3);
+    assert.ok(Math.abs(ctf.defocusVAngstrom[i]! - col('_rlnDefocusV', i)) < 4e-3);
+    assert.ok(Math.abs(ctf.defocusAngleDeg[i]! - col('_rlnDefocusAngle', i)) < 1e-5);
+    assert.ok(Math.abs(ctf.voltageKv[i]! - col('_rlnVoltage', i)) < 1e-4);
+    assert.ok(Math.abs(ctf.csMm[i]! - col('_rlnSphericalAberration', i)) < 1e-6);
+    assert.ok(Math.abs(ctf.amplitudeContrast[i]! - 0.1) < 1e-7);
+    const p = ctfParamsAt(ctf, i);
+    assert.equal(p.defocusUAngstrom, ctf.defocusUAngstrom[i]);
+    assert.equal(p.bFactor, 0);
+  }
 });
 
 test('pickles written by Python at protocols 0-5 (Fortran, big-endian, ints, containers)', (t) => {
