@@ -4,7 +4,14 @@
  * paths and makes one or two library calls.
  */
 import type { Command } from 'commander';
+import { register as simulate } from './simulate.js';
+import { register as reconstruct } from './reconstruct.js';
+import { register as backproject } from './backproject.js';
+import { register as fsc } from './fsc.js';
+import { register as align } from './align.js';
+import { register as poseError } from './poseError.js';
+import { register as info } from './info.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [];
+export const COMMANDS: RegisterCommand[] = [simulate, reconstruct, backproject, fsc, align, poseError, info];

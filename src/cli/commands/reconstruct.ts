@@ -1,0 +1,77 @@
+/**
+ * `cryospin reconstruct`: ab-initio reconstruction from particles with CTF and no poses
+ * (semi-amortized cryoSPIN). Thin: parses options and calls runReconstructJob.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
+import { log, printResult } from '../output.js';
+
+function num(name: string, int = false): (v: string) => number {
+  return (v: string) => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || (int && !Number.isInteger(x))) throw new InvalidArgumentError(`${name} expects ${int ? 'an integer' : 'a number'}, got "${v}"`);
+    return x;
+  };
+}
+
+interface ReconstructCli {
+  outdir: string; mode: string; box?: number; heads: number; epochs: number; switchEpoch: number; autoSwitch?: boolean;
+  batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
+  resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
+}
+
+export function register(program: Command): void {
+  program
+    .command('reconstruct')
+    .description('Ab-initio reconstruction (map + poses) from a particle stack with CTF and no poses')
+    .argument('<particles>', 'particles: RELION STAR (3.0/3.1/5), cryoSPARC .cs, or .mrcs with --ctf ctf.pkl')
+    .requiredOption('-o, --outdir <dir>', 'output folder')
+    .option('--mode <mode>', 'semi-amortized (cryoSPIN)', 'semi-amortized')
+    .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
+    .option('--heads <M>', 'pose heads of the encoder', num('--heads', true), 7)
+    .option('--epochs <E>', 'total epochs', num('--epochs', true), 20)
+    .option('--switch-epoch <E>', 'epoch at which auto-decoding starts', num('--switch-epoch', true), 7)
+    .option('--auto-switch', 'also switch early when the encoder poses stop changing (median change < 2 deg)')
+    .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
+    .option('--seed <K>', 'random seed', num('--seed', true), 0)
+    .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
+    .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
+    .option('--invert', 'multiply images by -1 (dark protein on a light background)')
+    .option('--mask <fraction>', 'soft circular mask radius as a fraction of the half box (0 = none)', num('--mask'))
+    .option('--encoder <preset>', 'encoder trunk: lean (CPU) or paper', 'lean')
+    .option('--gt-map <mrc>', 'ground-truth map: report FSC resolution per epoch')
+    .option('--gt-poses <star>', 'ground-truth poses: report rotation error per epoch')
+    .option('--resume', 'continue from OUTDIR/checkpoint.json')
+    .option('--allow-outside', 'accept image paths outside the particle file folder')
+    .option('--json', 'print one JSON object on stdout at the end')
+    .action(async (input: string, o: ReconstructCli) => {
+      if (o.mode !== 'semi-amortized') throw new InvalidArgumentError(`--mode ${o.mode} is not available yet (semi-amortized only)`);
+      const bar = new cliProgress.SingleBar({
+        format: 'epoch {epoch} [{stage}] {bar} {value}/{total} batches | loss {loss} | ETA {eta_formatted} | {res}',
+        stream: process.stderr, hideCursor: false, noTTYOutput: false, etaBuffer: 50,
+      }, cliProgress.Presets.shades_classic);
+      let started = -1;
+      let res = '';
+      const opts: ReconstructJobOptions = {
+        input, outdir: o.outdir, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
+        batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
+        gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
+        onProgress: (p) => {
+          if (!process.stderr.isTTY) return;
+          if (started !== p.epoch) { if (started >= 0) bar.stop(); bar.start(p.batches, 0, { epoch: p.epoch, stage: p.stage, loss: '-', res }); started = p.epoch; }
+          bar.update(p.batch, { loss: p.loss.toFixed(4), stage: p.stage });
+        },
+        onEpoch: (m: EpochMetrics) => {
+          if (process.stderr.isTTY && started >= 0) { bar.stop(); started = -1; }
+          res = m.res05_px !== undefined ? `FSC0.5 vs gt ${m.res05_px.toFixed(2)} px` : '';
+          const rot = m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '';
+          log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s${rot}${res ? ' ' + res : ''}${m.switched ? ' -> auto-decoding' : ''}`);
+        },
+      };
+      const r = await runReconstructJob(opts);
+      printResult(o.json ?? false, r, () => `map: ${r.map}\nposes: ${r.poses}\nepochs: ${r.epochs}, ${r.wall_s.toFixed(1)} s` +
+        (r.res05_px_vs_gt !== undefined ? `\nFSC 0.5 vs ground truth: ${r.res05_px_vs_gt.toFixed(2)} px` : '') +
+        (r.rot_median_deg_vs_gt !== undefined ? `\nmedian rotation error: ${r.rot_median_deg_vs_gt.toFixed(2)} deg` : ''));
+    });
+}

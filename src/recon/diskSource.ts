@@ -1,0 +1,118 @@
+/**
+ * ParticleSource over a particle file on disk (STAR / .cs / .mrcs + ctf.pkl): images are read
+ * per batch with positioned reads (memory does not grow with the stack), Fourier-cropped to the
+ * working box, normalised (mean 0 per image, divided by one global scale estimated once from a
+ * seeded sample so that the background std is ~1), optionally sign-inverted and soft-masked,
+ * then transformed; the CTF is computed per particle at the working pixel size.
+ */
+import type { CtfParams } from '../core/ctf.js';
+import { ctf2D } from '../core/ctf.js';
+import { fft2Centered } from '../core/fft.js';
+import { fourierCropImage } from '../core/resample.js';
+import { Rng } from '../core/rng.js';
+import { InputError } from '../io/errors.js';
+import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
+import type { ParticleBatch, ParticleSource } from './types.js';
+
+export interface DiskSourceOptions {
+  /** Working box (Fourier crop); default: the stack's box. */
+  box?: number;
+  /** Multiply images by -1 (for data with dark protein on a light background). */
+  invert?: boolean;
+  /** Soft circular mask radius as a fraction of D/2 (0 = none). */
+  maskFraction?: number;
+  seed?: number;
+}
+
+export class DiskSource implements ParticleSource {
+  readonly n: number;
+  readonly D: number;
+  readonly apixAngstrom: number;
+  readonly set: ParticleSet;
+  private reader: ParticleImageReader;
+  private scale = 1;
+  private readonly invert: boolean;
+  private mask: Float32Array | null = null;
+
+  constructor(set: ParticleSet, opts: DiskSourceOptions = {}) {
+    this.set = set;
+    this.n = set.particles.length;
+    const D0 = set.boxPx;
+    const D = opts.box ?? D0;
+    if (!Number.isInteger(D) || D < 8 || D > D0) throw new InputError(set.source, `working box ${D} must be an integer in [8, ${D0}] (the stack's box)`, { field: '--box' });
+    if (D % 2 !== 0) throw new InputError(set.source, `working box ${D} must be even`, { field: '--box' });
+    this.D = D;
+    this.apixAngstrom = (set.apixAngstrom * D0) / D;
+    this.invert = opts.invert ?? false;
+    const missing = set.particles.findIndex((p) => p.ctf === null);
+    if (missing >= 0) throw new InputError(set.source, 'particle has no CTF parameters (give a STAR/.cs with CTF, or --ctf ctf.pkl)', { record: missing });
+    this.reader = new ParticleImageReader(set);
+    if (opts.maskFraction && opts.maskFraction > 0) this.mask = softCircle(D, (opts.maskFraction * D) / 2, Math.max(2, D / 16));
+    this.scale = this.estimateScale(new Rng(opts.seed ?? 0));
+  }
+
+  private estimateScale(rng: Rng): number {
+    const k = Math.min(this.n, 256);
+    const perm = rng.permutation(this.n).slice(0, k);
+    let s2 = 0;
+    let cnt = 0;
+    for (const i of perm) {
+      const img = this.raw(i);
+      let m = 0;
+      for (const v of img) m += v;
+      m /= img.length;
+      for (const v of img) { s2 += (v - m) * (v - m); cnt++; }
+    }
+    const sd = Math.sqrt(s2 / cnt);
+    if (!(sd > 0) || !Number.isFinite(sd)) throw new InputError(this.set.source, 'particle images have zero or non-finite variance');
+    return 1 / sd;
+  }
+
+  private raw(i: number): Float32Array {
+    const img = this.reader.read([i]);
+    return this.D === this.set.boxPx ? img : fourierCropImage(img, this.set.boxPx, this.D);
+  }
+
+  batch(indices: Uint32Array): ParticleBatch {
+    const D = this.D;
+    const P = D * D;
+    const B = indices.length;
+    const images = new Float32Array(B * P);
+    const ctf = new Float32Array(B * P);
+    const re = new Float32Array(B * P);
+    const im = new Float32Array(B * P);
+    const sgn = this.invert ? -1 : 1;
+    for (let b = 0; b < B; b++) {
+      const i = indices[b]!;
+      const img = this.raw(i);
+      let m = 0;
+      for (const v of img) m += v;
+      m /= P;
+      for (let k = 0; k < P; k++) {
+        let v = sgn * (img[k]! - m) * this.scale;
+        if (this.mask) v *= this.mask[k]!;
+        img[k] = v;
+      }
+      images.set(img, b * P);
+      ctf2D(this.set.particles[i]!.ctf as CtfParams, D, this.apixAngstrom, ctf.subarray(b * P, (b + 1) * P));
+      const F = fft2Centered(img, D);
+      for (let k = 0; k < P; k++) { re[b * P + k] = F.re[k]! / D; im[b * P + k] = F.im[k]! / D; }
+    }
+    return { indices, B, images, obs: { re, im }, ctf };
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+}
+
+/** Soft circular mask: 1 inside radius r, raised-cosine edge of width w, 0 outside. */
+export function softCircle(D: number, r: number, w: number): Float32Array {
+  const m = new Float32Array(D * D);
+  const c = Math.floor(D / 2);
+  for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+    const d = Math.hypot(x - c, y - c);
+    m[y * D + x] = d <= r ? 1 : d >= r + w ? 0 : 0.5 * (1 + Math.cos((Math.PI * (d - r)) / w));
+  }
+  return m;
+}

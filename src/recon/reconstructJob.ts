@@ -1,0 +1,213 @@
+/**
+ * `cryospin reconstruct` as a library call: load particles, build the source and the encoder,
+ * run the semi-amortized loop epoch by epoch (metrics.jsonl line and checkpoint after each),
+ * then write the outputs: map.mrc and half maps (CTF-corrected backprojection with the final
+ * poses; their FSC in fsc.json), map_decoder.mrc (the learned volume), poses.star (RELION 3.1)
+ * and pose.pkl (cryoDRGN).
+ */
+import { existsSync, mkdirSync, appendFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ifft3Centered } from '../core/fft.js';
+import { fourierCropVolume } from '../core/resample.js';
+import { eulerToMatrix, matrixToEuler } from '../core/rotation.js';
+import { fscReport } from '../eval/fsc.js';
+import { poseError } from '../eval/poseError.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { writePosePkl } from '../io/cryodrgnPkl.js';
+import { InputError } from '../io/errors.js';
+import { readMrc, writeMrc } from '../io/mrc.js';
+import { loadParticles, ParticleImageReader, type ParticleSet } from '../io/particles.js';
+import { writeParticlesStar } from '../io/relionStar.js';
+import { createEncoder, type EncoderState } from '../model/encoder.js';
+import { fourierFromHartley } from '../model/hartleyVolume.js';
+import { initTfjs } from '../model/tfjsSetup.js';
+import { backproject, type ParticleSource as BpSource } from './backproject.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { DiskSource } from './diskSource.js';
+import { EncoderAdapter } from './encoderAdapter.js';
+import { SemiAmortizedTrainer, type EpochStats, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
+
+export interface ReconstructJobOptions extends Partial<SemiAmortizedOptions> {
+  input: string;
+  outdir: string;
+  box?: number;
+  heads?: number;
+  ctfPkl?: string;
+  apixAngstrom?: number;
+  invert?: boolean;
+  maskFraction?: number;
+  gtMap?: string;
+  gtPoses?: string;
+  resume?: boolean;
+  allowOutside?: boolean;
+  encoderPreset?: 'lean' | 'paper';
+  onProgress?: (p: ProgressInfo) => void;
+  onEpoch?: (m: EpochMetrics) => void;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  stage: string;
+  loss: number;
+  epoch_s: number;
+  wall_s: number;
+  head_usage: number[];
+  pose_change_deg: number | null;
+  switched: boolean;
+  rot_median_deg?: number;
+  shift_median_px?: number | null;
+  res05_px?: number;
+}
+
+export interface ReconstructResult {
+  map: string;
+  poses: string;
+  epochs: number;
+  wall_s: number;
+  res05_px_vs_gt?: number;
+  rot_median_deg_vs_gt?: number;
+  half_res0143_px?: number;
+}
+
+interface Checkpoint { trainer: TrainerState; encoder: EncoderState | null; wall_s: number; options: Record<string, unknown> }
+
+/** Real-space map (box D) of the learned Hartley volume. */
+export function decoderMap(trainer: SemiAmortizedTrainer): Float32Array {
+  const D = trainer.grid.D;
+  const F = fourierFromHartley(trainer.grid);
+  const v = ifft3Centered(F, D);
+  for (let i = 0; i < v.length; i++) v[i]! *= D;
+  return v;
+}
+
+function gtRotations(path: string, n: number): { rots: Float64Array; origins: Float64Array; boxPx: number } {
+  const gt = loadParticles(path, { checkStacks: false });
+  if (gt.particles.length !== n) throw new InputError(path, `has ${gt.particles.length} particles, the input has ${n}`);
+  const rots = new Float64Array(9 * n);
+  const origins = new Float64Array(2 * n);
+  gt.particles.forEach((p, i) => {
+    if (!p.eulerDeg) throw new InputError(path, 'ground-truth particle has no angles', { record: i });
+    rots.set(eulerToMatrix(p.eulerDeg[0], p.eulerDeg[1], p.eulerDeg[2]), 9 * i);
+    origins[2 * i] = p.originPx?.[0] ?? 0;
+    origins[2 * i + 1] = p.originPx?.[1] ?? 0;
+  });
+  return { rots, origins, boxPx: gt.boxPx };
+}
+
+export async function runReconstructJob(o: ReconstructJobOptions): Promise<ReconstructResult> {
+  const t0 = performance.now();
+  const outdir = resolve(o.outdir);
+  mkdirSync(outdir, { recursive: true });
+  const set = loadParticles(o.input, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });
+  const source = new DiskSource(set, { box: o.box, invert: o.invert, maskFraction: o.maskFraction, seed: o.seed ?? 0 });
+  const D = source.D;
+  const scaleToWork = D / set.boxPx;
+  let gtMap: Float32Array | null = null;
+  if (o.gtMap) {
+    const m = readMrc(o.gtMap);
+    if (m.nx !== m.ny || m.ny !== m.nz) throw new InputError(o.gtMap, `map is not cubic (${m.nx}x${m.ny}x${m.nz})`);
+    gtMap = m.nx === D ? m.data : fourierCropVolume(m.data, m.nx, D);
+  }
+  const gt = o.gtPoses ? gtRotations(o.gtPoses, source.n) : null;
+
+  await initTfjs('wasm');
+  const encoder = createEncoder({ box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 });
+  const adapter = new EncoderAdapter(encoder);
+  const trainer = new SemiAmortizedTrainer(source, adapter, o);
+  const ckptPath = join(outdir, 'checkpoint.json');
+  const metricsPath = join(outdir, 'metrics.jsonl');
+  let wallBefore = 0;
+  if (o.resume && existsSync(ckptPath)) {
+    const ck = readCheckpoint<Checkpoint>(ckptPath);
+    if (ck.encoder && trainer.encoder) adapter.setEncoderState(ck.encoder);
+    trainer.setState(ck.trainer);
+    wallBefore = ck.wall_s;
+  } else if (!o.resume) {
+    writeFileSync(metricsPath, '');
+  }
+  const wall = (): number => wallBefore + (performance.now() - t0) / 1000;
+  let last: EpochMetrics | null = null;
+  while (!trainer.done) {
+    const st: EpochStats = trainer.trainEpoch(o.onProgress);
+    const m: EpochMetrics = {
+      epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: wall(),
+      head_usage: st.headUsage, pose_change_deg: st.poseChangeDeg, switched: st.switched,
+    };
+    if (gt) {
+      const pe = poseError(Float64Array.from(trainer.poses.rot), gt.rots,
+        Float64Array.from(trainer.poses.origin, (v) => v / scaleToWork), gt.origins);
+      m.rot_median_deg = pe.rot_median_deg;
+      m.shift_median_px = pe.shift_median_px;
+    }
+    if (gtMap) m.res05_px = fscReport(decoderMap(trainer), gtMap, D, source.apixAngstrom).res05_px;
+    appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+    writeCheckpoint(ckptPath, {
+      trainer: trainer.getState(),
+      encoder: trainer.encoder ? adapter.getEncoderState() : null,
+      wall_s: wall(),
+      options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0 },
+    });
+    last = m;
+    o.onEpoch?.(m);
+  }
+  source.close();
+  // Final outputs
+  const res = writeOutputs(set, trainer, outdir, source.apixAngstrom, scaleToWork, o.seed ?? 0);
+  const result: ReconstructResult = { map: res.map, poses: res.poses, epochs: trainer.epoch, wall_s: wall(), half_res0143_px: res.halfRes0143 };
+  if (gtMap) result.res05_px_vs_gt = fscReport(res.mapData, gtMap, D, source.apixAngstrom).res05_px;
+  if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
+  writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+  return result;
+}
+
+/** A backprojection source over the particle set with the trainer's poses (working box). */
+function refinedSource(set: ParticleSet, trainer: SemiAmortizedTrainer, scaleToWork: number): BpSource & { close(): void } {
+  const reader = new ParticleImageReader(set);
+  return {
+    boxPx: set.boxPx,
+    apixAngstrom: set.apixAngstrom,
+    count: set.particles.length,
+    readChunk(start, count) {
+      const images = reader.read({ start, count });
+      const rots = new Float64Array(9 * count);
+      const originsPx = new Float64Array(2 * count);
+      for (let b = 0; b < count; b++) {
+        for (let k = 0; k < 9; k++) rots[9 * b + k] = trainer.poses.rot[9 * (start + b) + k]!;
+        originsPx[2 * b] = trainer.poses.origin[2 * (start + b)]! / scaleToWork;
+        originsPx[2 * b + 1] = trainer.poses.origin[2 * (start + b) + 1]! / scaleToWork;
+      }
+      return { images, rots, originsPx, ctfs: set.particles.slice(start, start + count).map((p) => p.ctf) };
+    },
+    close() { reader.close(); },
+  };
+}
+
+function writeOutputs(set: ParticleSet, trainer: SemiAmortizedTrainer, outdir: string, apixWork: number, scaleToWork: number, seed: number) {
+  const D = trainer.grid.D;
+  const src = refinedSource(set, trainer, scaleToWork);
+  const bp = backproject(src, { boxPx: D, halves: true, seed });
+  src.close();
+  const mapPath = join(outdir, 'map.mrc');
+  writeMrc(mapPath, bp.map, { nx: D, ny: D, nz: D, apixAngstrom: apixWork });
+  writeMrc(join(outdir, 'half1.mrc'), bp.half1!, { nx: D, ny: D, nz: D, apixAngstrom: apixWork });
+  writeMrc(join(outdir, 'half2.mrc'), bp.half2!, { nx: D, ny: D, nz: D, apixAngstrom: apixWork });
+  writeMrc(join(outdir, 'map_decoder.mrc'), decoderMap(trainer), { nx: D, ny: D, nz: D, apixAngstrom: apixWork });
+  writeFileAtomic(join(outdir, 'fsc.json'), JSON.stringify(bp.halfFsc) + '\n');
+  // poses in the input's pixel units
+  const out: ParticleSet = {
+    ...set,
+    particles: set.particles.map((p, i) => {
+      const R = trainer.poses.rot.subarray(9 * i, 9 * i + 9);
+      const e = matrixToEuler(Float64Array.from(R));
+      return { ...p, eulerDeg: [e[0], e[1], e[2]] as [number, number, number],
+        originPx: [trainer.poses.origin[2 * i]! / scaleToWork, trainer.poses.origin[2 * i + 1]! / scaleToWork] as [number, number] };
+    }),
+  };
+  const posesPath = join(outdir, 'poses.star');
+  writeParticlesStar(posesPath, out);
+  const n = set.particles.length;
+  const t = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) { t[2 * i] = trainer.poses.origin[2 * i]! / D; t[2 * i + 1] = trainer.poses.origin[2 * i + 1]! / D; }
+  writePosePkl(join(outdir, 'pose.pkl'), Float64Array.from(trainer.poses.rot), t);
+  return { map: mapPath, poses: posesPath, mapData: bp.map, halfRes0143: bp.halfFsc?.res0143_px };
+}

@@ -1,0 +1,389 @@
+/**
+ * cryoSPIN semi-amortized reconstruction loop.
+ *
+ * Stage 1 (amortized, encoder): a multi-head encoder proposes M poses (rotation + shift) per
+ * image; each is rendered from the explicit Hartley volume, multiplied by the CTF and the shift
+ * phase, and scored against the image in Fourier space; per image only the best head (winner
+ * take all) is kept, and only it receives gradient. Encoder (Adam 1e-4) and volume (Adam 5e-3)
+ * train together.
+ * Switch: at a fixed epoch, or earlier when the encoder's poses stop changing (see
+ * `switchCriterion` below). One encoder pass assigns every particle its best head's pose.
+ * Stage 2 (auto-decoding): per batch, `poseSteps` Adam steps on the particles' own poses
+ * (axis-angle perturbation of the base rotation folded back after each step, plus the origin;
+ * volume frozen; per-particle Adam state), then one volume step (fresh Adam, 2e-3; poses frozen).
+ */
+import type { Complex } from '../core/complex.js';
+import { Rng, type RngState } from '../core/rng.js';
+import { geodesicDeg } from '../core/rotation.js';
+import { createHartleyGrid, nyquistDisc, renderSlices, renderSlicesBackward, type HartleyGrid } from '../model/hartleyVolume.js';
+import { PreconditionedMomentum } from './volumeOptimizer.js';
+import { fourierLoss } from './fourierLoss.js';
+import { applyLeftExp, createPoseTable, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
+import type { EncoderLossResult, EncoderPrediction, ParticleBatch, ParticleSource, PoseEncoder } from './types.js';
+
+export interface SemiAmortizedOptions {
+  epochs: number;
+  /** Epoch (0-based count of finished encoder epochs) at which stage 2 starts. */
+  switchEpoch: number;
+  /** Also switch early when the encoder's poses on a monitor subset change by less than switchThresholdDeg (median) between epochs. */
+  autoSwitch: boolean;
+  switchThresholdDeg: number;
+  batchSize: number;
+  seed: number;
+  lrEncoder: number;
+  lrVolumeEncoderStage: number;
+  lrVolumeAutodecode: number;
+  lrPose: number;
+  poseBetas: [number, number];
+  poseSteps: number;
+  /** Std of the random initial Hartley values. */
+  initScale: number;
+}
+
+export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
+  epochs: 20,
+  switchEpoch: 7,
+  autoSwitch: false,
+  switchThresholdDeg: 2,
+  batchSize: 32,
+  seed: 0,
+  lrEncoder: 1e-4,
+  lrVolumeEncoderStage: 5e-3,
+  lrVolumeAutodecode: 2e-3,
+  lrPose: 0.05,
+  poseBetas: [0.9, 0.9],
+  poseSteps: 5,
+  initScale: 0.01,
+};
+
+export type Stage = 'encoder' | 'autodecode';
+
+export interface TrainerState {
+  epoch: number;
+  stage: Stage;
+  volume: Float32Array;
+  volOpt: { m: Float32Array; w: Float32Array; t: number; lr: number };
+  poses: { rot: Float32Array; origin: Float32Array; adamM: Float32Array; adamV: Float32Array; adamT: Uint32Array };
+  rng: RngState;
+  monitorPrev: number[] | null;
+}
+
+export interface EpochStats {
+  epoch: number;
+  stage: Stage;
+  loss: number;
+  seconds: number;
+  /** Fraction of images won by each head (stage 1), empty in stage 2. */
+  headUsage: number[];
+  /** Median change of the monitor subset's poses since the previous epoch (deg), stage 1. */
+  poseChangeDeg: number | null;
+  switched: boolean;
+}
+
+export interface ProgressInfo { epoch: number; batch: number; batches: number; loss: number; stage: Stage }
+
+export class SemiAmortizedTrainer {
+  readonly source: ParticleSource;
+  readonly opts: SemiAmortizedOptions;
+  encoder: PoseEncoder | null;
+  grid: HartleyGrid;
+  volOpt: PreconditionedMomentum;
+  poses: PoseTable;
+  rng: Rng;
+  epoch = 0;
+  stage: Stage = 'encoder';
+  private monitorIdx: Uint32Array;
+  private monitorPrev: Float64Array | null = null;
+
+  constructor(source: ParticleSource, encoder: PoseEncoder | null, opts: Partial<SemiAmortizedOptions> = {}) {
+    this.source = source;
+    this.opts = { ...SEMI_AMORTIZED_DEFAULTS, ...opts };
+    this.encoder = encoder;
+    this.rng = new Rng(this.opts.seed);
+    this.grid = createHartleyGrid(source.D);
+    for (let i = 0; i < this.grid.values.length; i++) this.grid.values[i] = this.opts.initScale * this.rng.normal();
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: encoder ? this.opts.lrVolumeEncoderStage : this.opts.lrVolumeAutodecode });
+    this.poses = createPoseTable(source.n);
+    const perm = this.rng.permutation(source.n);
+    this.monitorIdx = perm.slice(0, Math.min(256, source.n)).sort();
+    if (!encoder) this.stage = 'autodecode';
+  }
+
+  get done(): boolean { return this.epoch >= this.opts.epochs; }
+
+  /** Run one epoch; returns its statistics. */
+  trainEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
+    const t0 = performance.now();
+    const { batchSize } = this.opts;
+    const order = this.rng.permutation(this.source.n);
+    const batches = Math.ceil(this.source.n / batchSize);
+    let lossSum = 0;
+    let lossCount = 0;
+    const M = this.encoder?.heads ?? 1;
+    const usage = new Float64Array(M);
+    for (let bi = 0; bi < batches; bi++) {
+      const idx = order.slice(bi * batchSize, Math.min(this.source.n, (bi + 1) * batchSize)).sort();
+      const batch = this.source.batch(idx);
+      let loss: number;
+      if (this.stage === 'encoder') loss = this.encoderStep(batch, usage);
+      else loss = this.autodecodeStep(batch);
+      lossSum += loss * batch.B;
+      lossCount += batch.B;
+      onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / lossCount, stage: this.stage });
+    }
+    const stats: EpochStats = {
+      epoch: this.epoch,
+      stage: this.stage,
+      loss: lossSum / lossCount,
+      seconds: (performance.now() - t0) / 1000,
+      headUsage: this.stage === 'encoder' ? Array.from(usage, (u) => u / lossCount) : [],
+      poseChangeDeg: null,
+      switched: false,
+    };
+    this.epoch += 1;
+    if (this.stage === 'encoder') {
+      stats.poseChangeDeg = this.monitorPoseChange();
+      const bySchedule = this.epoch >= this.opts.switchEpoch;
+      const byCriterion = this.opts.autoSwitch && stats.poseChangeDeg !== null && stats.poseChangeDeg < this.opts.switchThresholdDeg;
+      if ((bySchedule || byCriterion) && !this.done) {
+        this.switchToAutodecode();
+        stats.switched = true;
+      }
+    }
+    return stats;
+  }
+
+  /**
+   * Stage 1 step: winner-take-all over heads. Returns the batch's mean loss.
+   */
+  private encoderStep(batch: ParticleBatch, usage: Float64Array): number {
+    const enc = this.encoder!;
+    const { D } = this.source;
+    const P = D * D;
+    const M = enc.heads;
+    const B = batch.B;
+    const disc = nyquistDisc(D);
+    const dH = new Float32Array(this.grid.values.length);
+    let lastRots: Float64Array | null = null;
+    const lossFn = (pred: EncoderPrediction): EncoderLossResult => {
+      const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
+      renderSlices(this.grid, pred.rotations, B * M, slices, disc);
+      const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
+      const winner = new Int32Array(B);
+      const wRots = new Float64Array(9 * B);
+      const wOrig = new Float32Array(2 * B);
+      const wSlices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+      let total = 0;
+      for (let b = 0; b < B; b++) {
+        let best = 0;
+        for (let m = 1; m < M; m++) if (losses[b * M + m]! < losses[b * M + best]!) best = m;
+        winner[b] = best;
+        usage[best] += 1;
+        total += losses[b * M + best]!;
+        const s = b * M + best;
+        wRots.set(pred.rotations.subarray(9 * s, 9 * s + 9), 9 * b);
+        wOrig[2 * b] = pred.shiftsPx[2 * s]!;
+        wOrig[2 * b + 1] = pred.shiftsPx[2 * s + 1]!;
+        wSlices.re.set(slices.re.subarray(s * P, s * P + P), b * P);
+        wSlices.im.set(slices.im.subarray(s * P, s * P + P), b * P);
+        // remember the winning pose (used for monitoring and as a fallback pose table)
+        const i = batch.indices[b]!;
+        for (let k = 0; k < 9; k++) this.poses.rot[9 * i + k] = wRots[9 * b + k]!;
+        this.poses.origin[2 * i] = wOrig[2 * b]!;
+        this.poses.origin[2 * i + 1] = wOrig[2 * b + 1]!;
+      }
+      const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+      const dO = new Float64Array(2 * B);
+      fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, wSlices, disc, { M: 1, originsPx: wOrig, dSlices: dS, dOrigins: dO });
+      // batch mean
+      const invB = 1 / B;
+      for (let i = 0; i < B * P; i++) { dS.re[i] *= invB; dS.im[i] *= invB; }
+      const dR = new Float64Array(9 * B);
+      renderSlicesBackward(this.grid, wRots, B, dS, dH, dR, disc);
+      lastRots = wRots;
+      const dLdShift = new Float32Array(2 * B);
+      for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
+      return { loss: total / B, winnerHead: winner, dLdR: dR, dLdShift };
+    };
+    const loss = enc.trainStep(batch.images, B, lossFn);
+    this.volOpt.step(this.grid.values, dH, this.curvature(batch, lastRots!));
+    return loss;
+  }
+
+  /** Stage 2 step: poseSteps pose updates (volume frozen), then one volume update. */
+  private autodecodeStep(batch: ParticleBatch): number {
+    const { D } = this.source;
+    const P = D * D;
+    const B = batch.B;
+    const disc = nyquistDisc(D);
+    const rots = new Float64Array(9 * B);
+    const orig = new Float32Array(2 * B);
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let k = 0; k < 9; k++) rots[9 * b + k] = this.poses.rot[9 * i + k]!;
+      orig[2 * b] = this.poses.origin[2 * i]!;
+      orig[2 * b + 1] = this.poses.origin[2 * i + 1]!;
+    }
+    const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const dO = new Float64Array(2 * B);
+    const dR = new Float64Array(9 * B);
+    const gw = new Float64Array(3);
+    const [b1, b2] = this.opts.poseBetas;
+    const lr = this.opts.lrPose;
+    const eps = 1e-8;
+    const pt = this.poses;
+    for (let step = 0; step < this.opts.poseSteps; step++) {
+      renderSlices(this.grid, rots, B, slices, disc);
+      fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M: 1, originsPx: orig, dSlices: dS, dOrigins: dO });
+      renderSlicesBackward(this.grid, rots, B, dS, null, dR, disc);
+      for (let b = 0; b < B; b++) {
+        const i = batch.indices[b]!;
+        leftPerturbationGrad(dR, 9 * b, rots, 9 * b, gw, 0);
+        const g = [gw[0]!, gw[1]!, gw[2]!, dO[2 * b]!, dO[2 * b + 1]!];
+        pt.adamT[i] += 1;
+        const t = pt.adamT[i]!;
+        const c1 = 1 / (1 - Math.pow(b1, t));
+        const c2 = 1 / (1 - Math.pow(b2, t));
+        const upd = new Float64Array(5);
+        for (let k = 0; k < 5; k++) {
+          const mi = b1 * pt.adamM[5 * i + k]! + (1 - b1) * g[k]!;
+          const vi = b2 * pt.adamV[5 * i + k]! + (1 - b2) * g[k]! * g[k]!;
+          pt.adamM[5 * i + k] = mi;
+          pt.adamV[5 * i + k] = vi;
+          upd[k] = (lr * mi * c1) / (Math.sqrt(vi * c2) + eps);
+        }
+        // R <- Exp(-upd_w) R (the perturbation is folded back at once), origin -= upd
+        applyLeftExp(rots, 9 * b, -upd[0]!, -upd[1]!, -upd[2]!);
+        orthonormalise(rots, 9 * b);
+        orig[2 * b] -= upd[3]!;
+        orig[2 * b + 1] -= upd[4]!;
+      }
+    }
+    // write poses back
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let k = 0; k < 9; k++) pt.rot[9 * i + k] = rots[9 * b + k]!;
+      pt.origin[2 * i] = orig[2 * b]!;
+      pt.origin[2 * i + 1] = orig[2 * b + 1]!;
+    }
+    // volume step with poses frozen
+    renderSlices(this.grid, rots, B, slices, disc);
+    const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M: 1, originsPx: orig, dSlices: dS });
+    const invB = 1 / B;
+    for (let i = 0; i < B * P; i++) { dS.re[i] *= invB; dS.im[i] *= invB; }
+    const dH = new Float32Array(this.grid.values.length);
+    renderSlicesBackward(this.grid, rots, B, dS, dH, null, disc);
+    this.volOpt.step(this.grid.values, dH, this.curvature(batch, rots));
+    let total = 0;
+    for (let b = 0; b < B; b++) total += losses[b]!;
+    return total / B;
+  }
+
+  /**
+   * Diagonal curvature of the batch-mean loss w.r.t. the volume: the slice adjoint applied to
+   * CTF^2 / (n B) (see volumeOptimizer.ts).
+   */
+  private curvature(batch: ParticleBatch, rots: Float64Array): Float32Array {
+    const { D } = this.source;
+    const P = D * D;
+    const B = batch.B;
+    const disc = nyquistDisc(D);
+    const s = 1 / (disc.pix.length * B);
+    const w: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    for (let i = 0; i < B * P; i++) { const c = batch.ctf[i]!; w.re[i] = c * c * s; }
+    const out = new Float32Array(this.grid.values.length);
+    renderSlicesBackward(this.grid, rots, B, w, out, null, disc);
+    return out;
+  }
+
+  /** Median change (deg) of the encoder's best-head rotation on the monitor subset since the last call. */
+  private monitorPoseChange(): number | null {
+    if (!this.encoder) return null;
+    const cur = this.predictBest(this.monitorIdx).rots;
+    const prev = this.monitorPrev;
+    this.monitorPrev = cur;
+    if (!prev) return null;
+    const d: number[] = [];
+    for (let i = 0; i < this.monitorIdx.length; i++) d.push(geodesicDeg(prev.subarray(9 * i, 9 * i + 9), cur.subarray(9 * i, 9 * i + 9)));
+    d.sort((a, b) => a - b);
+    return d[Math.floor(d.length / 2)]!;
+  }
+
+  /** Encoder pass (no gradient): for each particle, the pose of its lowest-loss head. */
+  predictBest(indices: Uint32Array): { rots: Float64Array; origins: Float32Array } {
+    const enc = this.encoder!;
+    const { D } = this.source;
+    const P = D * D;
+    const M = enc.heads;
+    const disc = nyquistDisc(D);
+    const rots = new Float64Array(9 * indices.length);
+    const origins = new Float32Array(2 * indices.length);
+    const bs = this.opts.batchSize;
+    for (let s = 0; s < indices.length; s += bs) {
+      const idx = indices.slice(s, Math.min(indices.length, s + bs));
+      const batch = this.source.batch(idx);
+      const B = batch.B;
+      const pred = enc.predict(batch.images, B);
+      const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
+      renderSlices(this.grid, pred.rotations, B * M, slices, disc);
+      const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
+      for (let b = 0; b < B; b++) {
+        let best = 0;
+        for (let m = 1; m < M; m++) if (losses[b * M + m]! < losses[b * M + best]!) best = m;
+        const sIdx = b * M + best;
+        rots.set(pred.rotations.subarray(9 * sIdx, 9 * sIdx + 9), 9 * (s + b));
+        origins[2 * (s + b)] = pred.shiftsPx[2 * sIdx]!;
+        origins[2 * (s + b) + 1] = pred.shiftsPx[2 * sIdx + 1]!;
+      }
+    }
+    return { rots, origins };
+  }
+
+  /** Serialisable state (everything but the encoder, which checkpoints itself). */
+  getState(): TrainerState {
+    return {
+      epoch: this.epoch,
+      stage: this.stage,
+      volume: this.grid.values,
+      volOpt: { m: this.volOpt.state.m, w: this.volOpt.state.w, t: this.volOpt.state.t, lr: this.volOpt.lr },
+      poses: { rot: this.poses.rot, origin: this.poses.origin, adamM: this.poses.adamM, adamV: this.poses.adamV, adamT: this.poses.adamT },
+      rng: this.rng.getState(),
+      monitorPrev: this.monitorPrev ? Array.from(this.monitorPrev) : null,
+    };
+  }
+
+  setState(s: TrainerState): void {
+    this.epoch = s.epoch;
+    this.stage = s.stage;
+    this.grid.values.set(s.volume);
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: s.volOpt.lr });
+    this.volOpt.state = { m: s.volOpt.m, w: s.volOpt.w, t: s.volOpt.t };
+    this.poses.rot.set(s.poses.rot);
+    this.poses.origin.set(s.poses.origin);
+    this.poses.adamM.set(s.poses.adamM);
+    this.poses.adamV.set(s.poses.adamV);
+    this.poses.adamT.set(s.poses.adamT);
+    this.rng.setState(s.rng);
+    this.monitorPrev = s.monitorPrev ? Float64Array.from(s.monitorPrev) : null;
+    if (this.stage === 'autodecode' && this.encoder) { this.encoder.dispose(); this.encoder = null; }
+  }
+
+  /** The switch: one encoder pass assigns every particle its best head's pose; the encoder is dropped. */
+  switchToAutodecode(): void {
+    if (this.encoder) {
+      const all = new Uint32Array(this.source.n);
+      for (let i = 0; i < all.length; i++) all[i] = i;
+      const { rots, origins } = this.predictBest(all);
+      this.poses.rot.set(rots);
+      this.poses.origin.set(origins);
+      this.encoder.dispose();
+      this.encoder = null;
+    }
+    this.poses.adamM.fill(0);
+    this.poses.adamV.fill(0);
+    this.poses.adamT.fill(0);
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.opts.lrVolumeAutodecode });
+    this.stage = 'autodecode';
+  }
+}
