@@ -28,7 +28,7 @@
 import type { Complex } from './complex.js';
 import { complexZeros } from './complex.js';
 import { type CtfParams, ctf2D } from './ctf.js';
-import { fft3Centered, ifft2Centered } from './fft.js';
+import { fft3Centered, ifft2CenteredBatch } from './fft.js';
 import { extractSlices } from './fourierSlice.js';
 import { applyShift } from './shift.js';
 
@@ -116,25 +116,34 @@ export function projectMany(prep: PreparedProjector, rots: Float64Array, opts: P
   const out = new Float32Array(B * D * D);
   // Image grid: the padded box (then crop), or the D box itself (relion_project's route).
   const Di = opts.relionCompatible ? D : Dp;
-  const slice = complexZeros(Di * Di);
-  const ctf = new Float32Array(Di * Di);
+  const n = Di * Di;
+  // Images go through in pairs: ifft2CenteredBatch packs two real results into one transform.
+  const slices = complexZeros(2 * n);
+  const ctf = new Float32Array(n);
   // Keep frequencies up to the original box's Nyquist radius floor(D/2), in image-grid pixels.
   const radiusMax = (Math.floor(D / 2) * Di) / D;
   const o = Math.floor(Di / 2) - Math.floor(D / 2);
-  for (let b = 0; b < B; b++) {
-    extractSlices(prep.F, Dp, rots.subarray(9 * b, 9 * b + 9), Di, slice, { radiusMax });
-    if (opts.ctfs) {
-      ctf2D(opts.ctfs[b]!, Di, opts.apixAngstrom!, ctf);
-      for (let i = 0; i < Di * Di; i++) {
-        slice.re[i] = slice.re[i]! * ctf[i]!;
-        slice.im[i] = slice.im[i]! * ctf[i]!;
+  for (let b0 = 0; b0 < B; b0 += 2) {
+    const count = Math.min(2, B - b0);
+    const batch: Complex = count === 2 ? slices : { re: slices.re.subarray(0, n), im: slices.im.subarray(0, n) };
+    extractSlices(prep.F, Dp, rots.subarray(9 * b0, 9 * (b0 + count)), Di, batch, { radiusMax });
+    for (let j = 0; j < count; j++) {
+      const b = b0 + j;
+      if (opts.ctfs) {
+        ctf2D(opts.ctfs[b]!, Di, opts.apixAngstrom!, ctf);
+        for (let i = 0; i < n; i++) {
+          batch.re[j * n + i] = batch.re[j * n + i]! * ctf[i]!;
+          batch.im[j * n + i] = batch.im[j * n + i]! * ctf[i]!;
+        }
       }
+      if (opts.origins) applyShift(batch, Di, opts.origins[2 * b]!, opts.origins[2 * b + 1]!, j * n);
     }
-    if (opts.origins) applyShift(slice, Di, opts.origins[2 * b]!, opts.origins[2 * b + 1]!);
-    const img = ifft2Centered(slice, Di);
-    for (let y = 0; y < D; y++) {
-      const src = (y + o) * Di + o;
-      out.set(img.subarray(src, src + D), (b * D + y) * D);
+    const imgs = ifft2CenteredBatch(batch, Di, count);
+    for (let j = 0; j < count; j++) {
+      for (let y = 0; y < D; y++) {
+        const src = j * n + (y + o) * Di + o;
+        out.set(imgs.subarray(src, src + D), ((b0 + j) * D + y) * D);
+      }
     }
   }
   return out;
