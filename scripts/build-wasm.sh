@@ -13,7 +13,7 @@ ts_out="${outdir:-src/core/backend/wasm}/kernelsBinary.ts"
 cflags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -matomics -nostdlib -ffreestanding -fno-builtin
   -Wall -Werror -Wno-unused-function)
 # All threads share one memory and one C shadow stack: the kernels must not use that stack.
-for src in wasm/slices.c wasm/slices_pairs.c wasm/fft.c; do
+for src in wasm/slices.c wasm/slices_pairs.c wasm/hartley.c wasm/fft.c; do
   if "$CLANG" "${cflags[@]}" -S -o - "$src" | grep -q __stack_pointer; then
     echo "build-wasm: $src uses the shadow stack (a local array or a non-inlined struct argument?)" >&2
     exit 1
@@ -21,6 +21,6 @@ for src in wasm/slices.c wasm/slices_pairs.c wasm/fft.c; do
 done
 "$CLANG" "${cflags[@]}" \
   -Wl,--no-entry,--import-memory,--shared-memory,--max-memory=2147483648,--export-dynamic,--strip-all \
-  -o "$wasm_out" wasm/slices.c wasm/slices_pairs.c wasm/fft.c
+  -o "$wasm_out" wasm/slices.c wasm/slices_pairs.c wasm/hartley.c wasm/fft.c
 node scripts/embed-wasm.mjs "$wasm_out" "$ts_out"
 echo "built $wasm_out ($(wc -c < "$wasm_out") bytes, sha256 $(sha256sum "$wasm_out" | cut -c1-16))"

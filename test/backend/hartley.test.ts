@@ -45,9 +45,9 @@ function lossF64(H: Float32Array, rots: Float64Array, G: { re: Float32Array; im:
   return L;
 }
 
-for (const name of ['ts', 'wasm'] as const) {
-  test(`${name}: Hartley slices are Hermitian and their backward matches finite differences`, () => {
-    const be = getBackend(name);
+for (const [name, threads] of [['ts', 1], ['wasm', 1], ['wasm', 2]] as const) {
+  test(`${name} (threads=${threads}): Hartley slices are Hermitian and their backward matches finite differences`, () => {
+    const be = getBackend(name, { threads });
     const rng = new Rng(41);
     const H = randn(Dv ** 3, rng);
     const rots = randomRotations(B, rng);

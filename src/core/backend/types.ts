@@ -70,6 +70,18 @@ export interface Backend {
   sliceRotationGradient(vol: Complex, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array;
   sliceRotationGradientReal(vol: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Float32Array, dR?: Float64Array, opts?: SliceOptions): Float64Array;
 
+  /**
+   * Slices of a real Hartley-space volume H (symmetric grid, e.g. Dv = 2·floor(D/2)+1):
+   * F(k) = (H(q) + H(-q))/2 + i (H(-q) - H(q))/2 with q = A^T (kx, ky, 0) · scale, written into
+   * out (B complex Di x Di slices, overwritten). NOTE opts.scale defaults to 1 here (the grid has
+   * the image's own frequency spacing), not Dv/Di. See hartleySlices.ts.
+   */
+  gatherHartley(H: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void;
+  /** Adjoint of gatherHartley: ADDS dL/dH into dH for dSlices = dL/dF. */
+  scatterHartley(dSlices: Complex, Di: number, rots: Float64Array, Dv: number, dH: Float32Array, opts?: SliceOptions): void;
+  /** dL/dA (9 per slice, float64) of gatherHartley for dSlices = dL/dF. */
+  hartleyRotationGradient(H: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array;
+
   /** In-place centred 2D FFT of B complex D x D images (grid.ts convention; inverse divides by D^2). */
   fft2Batch(c: Complex, D: number, B: number, inverse: boolean): void;
   /** In-place centred 3D FFT of a complex D^3 volume (inverse divides by D^3). */

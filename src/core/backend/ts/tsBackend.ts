@@ -1,7 +1,7 @@
 /**
  * The TypeScript reference backend: wraps the readable kernels of src/core/fourierSlice.ts and
- * src/core/fft.ts, plus the rotation-gradient reference in ./rotationGradient.ts. Single
- * threaded; the WebAssembly backend is tested against this one.
+ * src/core/fft.ts, plus the rotation-gradient reference in ./rotationGradient.ts and the
+ * two-gather Hartley route of ../hartleySlices.ts. Single threaded; the WebAssembly backend is tested against this one.
  */
 import type { Complex } from '../../complex.js';
 import { extractSlices, extractSlicesReal, insertSlicesAdjoint, insertSlicesAdjointReal } from '../../fourierSlice.js';
@@ -9,6 +9,7 @@ import { fftnCentered } from '../../fft.js';
 import { rescaledRotations } from '../types.js';
 import type { Backend, SliceOptions } from '../types.js';
 import { rotationGradientPlanes } from './rotationGradient.js';
+import { gatherHartleyTwoPass, hartleyRotationGradientTwoPass, scatterHartleyTwoPass } from '../hartleySlices.js';
 
 export class TsBackend implements Backend {
   readonly name = 'ts' as const;
@@ -52,6 +53,18 @@ export class TsBackend implements Backend {
     rotationGradientPlanes([vol], Dv, R, Di, [dSlices], out, opts);
     if (factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * factor;
     return out;
+  }
+
+  gatherHartley(H: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
+    gatherHartleyTwoPass(this, H, Dv, rots, Di, out, opts);
+  }
+
+  scatterHartley(dSlices: Complex, Di: number, rots: Float64Array, Dv: number, dH: Float32Array, opts?: SliceOptions): void {
+    scatterHartleyTwoPass(this, dSlices, Di, rots, Dv, dH, opts);
+  }
+
+  hartleyRotationGradient(H: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array {
+    return hartleyRotationGradientTwoPass(this, H, Dv, rots, Di, dSlices, dR ?? new Float64Array(rots.length), opts);
   }
 
   fft2Batch(c: Complex, D: number, B: number, inverse: boolean): void {

@@ -1,7 +1,7 @@
 /**
  * The WebAssembly SIMD backend: the kernels of wasm/*.c (trilinear slice gather, its adjoint
  * scatter-add, the rotation gradient, centred power-of-two FFTs) on a shared WebAssembly
- * memory, optionally split over worker threads (src/core/parallel/pool.ts):
+ * memory (plus fused Hartley-volume kernels, wasm/hartley.c), optionally split over worker threads (src/core/parallel/pool.ts):
  *   - complex volumes are first interleaved into (re, im) pairs (wasm/slices_pairs.c: 4 vector
  *     loads per trilinear sample instead of 16 scalar ones), voxel ranges split over threads;
  *   - gather / rotation gradient: slices split by particle, disjoint outputs;
@@ -18,6 +18,7 @@ import type { KernelCall } from '../../parallel/pool.js';
 import { TsBackend } from '../ts/tsBackend.js';
 import { batchSize, checkVolume, rescaledRotations } from '../types.js';
 import type { Backend, BackendOptions, SliceOptions } from '../types.js';
+import { hartleyOptions } from '../hartleySlices.js';
 import { Staging, WasmHeap } from './heap.js';
 import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
 
@@ -220,6 +221,43 @@ export class WasmBackend implements Backend {
     this.staged((s) => {
       const v = s.in(vol), R = s.in(scaled.rots), g = s.in(dSlices), o = s.out(out);
       this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_r, args: [v, Dv, R, b0, b1, Di, g, o, r2(opts)] }));
+    });
+    if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
+    return out;
+  }
+
+  gatherHartley(H: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
+    checkVolume(H.length, Dv, 'gatherHartley');
+    const B = batchSize(rots, out.re.length, Di, 'gatherHartley');
+    const o = hartleyOptions(opts);
+    const scaled = rescaledRotations(rots, Dv, Di, o);
+    this.staged((s) => {
+      const h = s.in(H), R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_h, args: [h, Dv, R, b0, b1, Di, or, oi, r2(o)] }));
+    });
+  }
+
+  scatterHartley(dSlices: Complex, Di: number, rots: Float64Array, Dv: number, dH: Float32Array, opts?: SliceOptions): void {
+    checkVolume(dH.length, Dv, 'scatterHartley');
+    const B = batchSize(rots, dSlices.re.length, Di, 'scatterHartley');
+    const o = hartleyOptions(opts);
+    const scaled = rescaledRotations(rots, Dv, Di, o);
+    this.staged((s) => {
+      const gr = s.in(dSlices.re), gi = s.in(dSlices.im), R = s.in(scaled.rots), v = s.inout(dH);
+      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_h, args: [gr, gi, Di, R, b0, b1, Dv, d[0]!, r2(o)] }));
+    });
+  }
+
+  hartleyRotationGradient(H: Float32Array, Dv: number, rots: Float64Array, Di: number, dSlices: Complex, dR?: Float64Array, opts?: SliceOptions): Float64Array {
+    checkVolume(H.length, Dv, 'hartleyRotationGradient');
+    const B = batchSize(rots, dSlices.re.length, Di, 'hartleyRotationGradient');
+    const out = dR ?? new Float64Array(9 * B);
+    if (out.length !== 9 * B) throw new RangeError(`hartleyRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
+    const o = hartleyOptions(opts);
+    const scaled = rescaledRotations(rots, Dv, Di, o);
+    this.staged((s) => {
+      const h = s.in(H), R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), d = s.out(out);
+      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_h, args: [h, Dv, R, b0, b1, Di, gr, gi, d, r2(o)] }));
     });
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
