@@ -12,7 +12,7 @@
  * benchmark and are merged by the lead.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ interface Row {
   backend?: string;
   median_ms: number | null;
   cpu_median_ms?: number | null;
+  /** CPU ms of the busiest thread per run: the wall time on an otherwise idle machine. */
+  cpu_critical_ms?: number | null;
   ref: 'torch';
   ref_median_ms: number | null;
   ref_cpu_median_ms?: number | null;
@@ -51,10 +53,30 @@ const minTimeS = Number(arg('min-time', '1'));
 const withTorch = !process.argv.includes('--no-torch');
 const withTs = process.argv.includes('--ts');
 
-/** Wall and CPU medians of fn over >= 3 runs and ~minTimeS seconds (after one warm-up). */
-function timeit(fn: () => void): { wall: number; cpu: number } {
+/** CPU time (ms) used so far by each thread of this process (Linux /proc; empty elsewhere). */
+function threadCpuMs(): Map<string, number> {
+  const m = new Map<string, number>();
+  try {
+    for (const t of readdirSync('/proc/self/task')) {
+      const s = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      m.set(t, (Number(f[11]) + Number(f[12])) * 10); // utime + stime, 100 ticks/s
+    }
+  } catch { /* not Linux */ }
+  return m;
+}
+
+interface Timing { wall: number; cpu: number; critical: number | null }
+
+/**
+ * Wall and CPU medians of fn over >= 3 runs and ~minTimeS seconds (after one warm-up), and the
+ * CPU time of the busiest thread per run (averaged): the wall time the run would take if every
+ * thread had a core to itself, i.e. on an idle machine.
+ */
+function timeit(fn: () => void): Timing {
   fn();
   const walls: number[] = [], cpu: number[] = [];
+  const th0 = threadCpuMs();
   const t0 = performance.now();
   while (walls.length < 3 || (performance.now() - t0 < 1000 * minTimeS && walls.length < 50)) {
     const c0 = process.cpuUsage(), w0 = performance.now();
@@ -63,11 +85,14 @@ function timeit(fn: () => void): { wall: number; cpu: number } {
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
   }
+  const th1 = threadCpuMs();
+  let busiest = 0;
+  for (const [k, v] of th1) busiest = Math.max(busiest, v - (th0.get(k) ?? 0));
   const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
-  return { wall: med(walls), cpu: med(cpu) };
+  return { wall: med(walls), cpu: med(cpu), critical: th1.size ? busiest / walls.length : null };
 }
 
-function benchBackend(name: BackendName, threads: number, D: number): Map<string, { wall: number; cpu: number }> {
+function benchBackend(name: BackendName, threads: number, D: number): Map<string, Timing> {
   const be: Backend = getBackend(name, { threads });
   const rng = new Rng(1234 + D);
   const vol = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
@@ -79,7 +104,7 @@ function benchBackend(name: BackendName, threads: number, D: number): Map<string
   const dR = new Float64Array(9 * B);
   const fvol = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
   fvol.re.set(vol.re); fvol.im.set(vol.im);
-  const out = new Map<string, { wall: number; cpu: number }>();
+  const out = new Map<string, Timing>();
   const g = { re: be.allocFloat32(B * D * D), im: be.allocFloat32(B * D * D) };
   out.set('gather', timeit(() => be.gatherSlices(vol, D, rots, D, g)));
   out.set('scatter', timeit(() => be.scatterSlices(sl, D, rots, D, acc)));
@@ -116,7 +141,7 @@ for (const name of backends) {
     for (const D of Ds) {
       process.stderr.write(`${name} threads=${threads} D=${D} ...\n`);
       for (const [kernel, t] of benchBackend(name, threads, D)) {
-        ours.push({ kernel, D, B, threads, backend: name, median_ms: t.wall, cpu_median_ms: t.cpu, ref: 'torch', ref_median_ms: null, ratio: null });
+        ours.push({ kernel, D, B, threads, backend: name, median_ms: t.wall, cpu_median_ms: t.cpu, cpu_critical_ms: t.critical, ref: 'torch', ref_median_ms: null, ratio: null });
       }
     }
   }
@@ -151,12 +176,17 @@ lines.push(`Load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, a
 lines.push('');
 lines.push(`B = ${B} slices of D x D from a complex D^3 volume; FFTs are complex-to-complex (ours centred, torch's plain). ratio = ours / torch (wall medians; < 1 means we are faster).`);
 lines.push('');
-lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio | speed-up vs 1 thread |');
+lines.push('Columns: wall-clock medians (CPU-time medians in brackets); ratio = ours / torch on wall time, and on CPU time in brackets;');
+lines.push('speed-up of 2 threads over 1 measured on wall time, and estimated for an idle machine as 1-thread CPU time / CPU time of the busiest thread.');
+lines.push('');
+lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio (cpu) | speed-up wall / est. idle |');
 lines.push('|---|---|---|---|---|---|---|---|');
 for (const r of ours) {
   const one = ours.find((x) => x.kernel === r.kernel && x.D === r.D && x.backend === r.backend && x.threads === 1);
   const sp = r.threads > 1 && one ? one.median_ms! / r.median_ms! : null;
-  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} | ${f(sp)} |`);
+  const est = r.threads > 1 && one && r.cpu_critical_ms ? one.cpu_median_ms! / r.cpu_critical_ms : null;
+  const cpuRatio = r.cpu_median_ms && r.ref_cpu_median_ms ? r.cpu_median_ms / r.ref_cpu_median_ms : null;
+  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | ${sp === null ? '-' : `${f(sp)} / ${f(est)}`} |`);
 }
 lines.push('');
 lines.push('GEMM (float32 1024^3, torch.matmul on OpenBLAS), the practical compute limit:');
