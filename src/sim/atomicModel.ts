@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../io/errors.js';
+import { nearestRotation } from '../core/rotation.js';
 
 export interface Atom {
   xAngstrom: number;
@@ -26,6 +27,8 @@ export interface Atom {
   /** mmCIF label_asym_id when read from mmCIF (else equal to chain). */
   labelChain: string;
   resName: string;
+  /** Residue number (PDB columns 23-26; mmCIF auth_seq_id, else label_seq_id); NaN if none. */
+  resSeq: number;
   atomName: string;
   hetero: boolean;
 }
@@ -149,7 +152,7 @@ export function parsePdb(text: string, file: string, opts: ReadModelOptions = {}
       throw new InputError(file, `cannot determine the element of atom "${name4.trim()}"`, { record: `line ${lineNo}` });
     }
     atoms.push({ xAngstrom: x, yAngstrom: y, zAngstrom: z, element, chain, labelChain: chain, resName,
-      atomName: name4.trim(), hetero });
+      resSeq: resSeq.slice(0, 4).trim() === '' ? NaN : Number(resSeq.slice(0, 4)), atomName: name4.trim(), hetero });
   }
   if (atoms.length === 0) throw new InputError(file, 'no ATOM/HETATM records found (is this a PDB file?)');
   return finish(file, atoms, opts);
@@ -300,7 +303,8 @@ export function parseMmcif(text: string, file: string, opts: ReadModelOptions = 
     if (element === '') throw new InputError(file, 'atom without type_symbol', { record: `line ${lineNo}`, field: '_atom_site.type_symbol' });
     atoms.push({
       xAngstrom: num(cx, '_atom_site.Cartn_x'), yAngstrom: num(cy, '_atom_site.Cartn_y'), zAngstrom: num(cz, '_atom_site.Cartn_z'),
-      element, chain, labelChain: labelChain || chain, resName: val(r, cComp).toUpperCase(), atomName, hetero,
+      element, chain, labelChain: labelChain || chain, resName: val(r, cComp).toUpperCase(),
+      resSeq: val(r, cSeq) === '' ? NaN : Number(val(r, cSeq)), atomName, hetero,
     });
   }
   if (atoms.length === 0) throw new InputError(file, '_atom_site loop is empty');
@@ -319,4 +323,56 @@ export function readAtomicModel(path: string, opts: ReadModelOptions = {}): Atom
   const looksCif = lower.endsWith('.cif') || lower.endsWith('.mmcif') ||
     (!lower.endsWith('.pdb') && !lower.endsWith('.ent') && /^\s*data_/m.test(text.slice(0, 4096)) && text.includes('_atom_site.'));
   return looksCif ? parseMmcif(text, path, opts) : parsePdb(text, path, opts);
+}
+
+export interface Superposition {
+  /** The mobile model, rotated and translated onto the target. */
+  model: AtomicModel;
+  /** C-alpha atoms matched by residue number (and chain when either model has several). */
+  matched: number;
+  /** RMSD of the matched C-alpha atoms after superposition, Angstrom. */
+  rmsdAngstrom: number;
+}
+
+/**
+ * Least-squares superposition (Kabsch; the rotation from rotation.nearestRotation, Horn's
+ * quaternion method) of `mobile` onto `target` using their C-alpha atoms paired by residue
+ * number, and by chain too unless each model has a single chain. Needs >= 3 pairs.
+ */
+export function superposeByCa(mobile: AtomicModel, target: AtomicModel): Superposition {
+  const ca = (m: AtomicModel) => m.atoms.filter((a) => a.atomName === 'CA' && a.element === 'C' && Number.isFinite(a.resSeq));
+  const cm = ca(mobile), ct = ca(target);
+  const oneChain = new Set(cm.map((a) => a.chain)).size <= 1 && new Set(ct.map((a) => a.chain)).size <= 1;
+  const key = (a: Atom) => (oneChain ? `${a.resSeq}` : `${a.chain}|${a.resSeq}`);
+  const byKey = new Map(ct.map((a) => [key(a), a]));
+  const pairs: Array<[Atom, Atom]> = [];
+  for (const a of cm) { const b = byKey.get(key(a)); if (b) pairs.push([a, b]); }
+  if (pairs.length < 3) {
+    throw new InputError(mobile.file, `only ${pairs.length} C-alpha atoms pair with ${target.file} by residue number; cannot superpose`);
+  }
+  const mean = (k: 0 | 1) => {
+    const m = [0, 0, 0];
+    for (const p of pairs) { m[0] += p[k].xAngstrom; m[1] += p[k].yAngstrom; m[2] += p[k].zAngstrom; }
+    return m.map((v) => v / pairs.length);
+  };
+  const pm = mean(0), pt = mean(1);
+  // M = sum q p^T (q target, p mobile, both centred): R = argmax tr(R^T M).
+  const M = new Float64Array(9);
+  for (const [a, b] of pairs) {
+    const p = [a.xAngstrom - pm[0]!, a.yAngstrom - pm[1]!, a.zAngstrom - pm[2]!];
+    const q = [b.xAngstrom - pt[0]!, b.yAngstrom - pt[1]!, b.zAngstrom - pt[2]!];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) M[3 * i + j] += q[i]! * p[j]!;
+  }
+  const R = nearestRotation(M);
+  const move = (a: Atom): Atom => {
+    const x = a.xAngstrom - pm[0]!, y = a.yAngstrom - pm[1]!, z = a.zAngstrom - pm[2]!;
+    return { ...a, xAngstrom: R[0]! * x + R[1]! * y + R[2]! * z + pt[0]!, yAngstrom: R[3]! * x + R[4]! * y + R[5]! * z + pt[1]!,
+      zAngstrom: R[6]! * x + R[7]! * y + R[8]! * z + pt[2]! };
+  };
+  let ss = 0;
+  for (const [a, b] of pairs) {
+    const m = move(a);
+    ss += (m.xAngstrom - b.xAngstrom) ** 2 + (m.yAngstrom - b.yAngstrom) ** 2 + (m.zAngstrom - b.zAngstrom) ** 2;
+  }
+  return { model: { file: mobile.file, atoms: mobile.atoms.map(move) }, matched: pairs.length, rmsdAngstrom: Math.sqrt(ss / pairs.length) };
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMmcif, parsePdb, readAtomicModel, elementFromAtomName } from '../../src/sim/atomicModel.js';
+import { parseMmcif, parsePdb, readAtomicModel, elementFromAtomName, superposeByCa } from '../../src/sim/atomicModel.js';
 import { InputError } from '../../src/io/errors.js';
 
 const DATA = join(process.cwd(), '../shared/data/atomic_models_adk_and_misc');
@@ -118,4 +118,29 @@ test('real models: atom counts and chains match gemmi (shared data)', { skip: !h
   const chig = readAtomicModel(join(DATA, '1uao.pdb'));
   assert.equal(chig.atoms.length, 138);
   assert.equal(readAtomicModel(join(DATA, '1uao.pdb'), { dropHydrogens: true }).atoms.length, 138 - 61);
+});
+
+test('superposeByCa recovers a rigid motion exactly; closed vs open adenylate kinase ~7 A', () => {
+  const ca = (i: number, x: number, y: number, z: number) =>
+    pdbLine('ATOM', i, ' CA ', ' ', 'ALA', 'A', i, x, y, z, 'C');
+  const pts = [[0, 0, 0], [3.8, 0, 0], [5, 3.6, 0], [4, 5, 3.3], [1, 7, 4]];
+  const target = parsePdb(pts.map((p, i) => ca(i + 1, p[0]!, p[1]!, p[2]!)).join('\n'), 't.pdb');
+  // Rotate by 90 degrees about z and translate: (x, y, z) -> (-y + 10, x - 4, z + 2).
+  const mobile = parsePdb(pts.map((p, i) => ca(i + 1, -p[1]! + 10, p[0]! - 4, p[2]! + 2)).join('\n'), 'm.pdb');
+  const s = superposeByCa(mobile, target);
+  assert.equal(s.matched, 5);
+  assert.ok(s.rmsdAngstrom < 1e-3, `rmsd ${s.rmsdAngstrom}`);
+  s.model.atoms.forEach((a, i) => {
+    assert.ok(Math.hypot(a.xAngstrom - pts[i]![0]!, a.yAngstrom - pts[i]![1]!, a.zAngstrom - pts[i]![2]!) < 1e-3);
+  });
+  assert.throws(() => superposeByCa(parsePdb(ca(1, 0, 0, 0), 'one.pdb'), target), InputError);
+});
+
+test('real: 1AKE chain A (closed) onto 4AKE chain A (open)', { skip: !have && 'shared data absent' }, () => {
+  const closed = readAtomicModel(join(DATA, '1akeA.pdb'));
+  const open = readAtomicModel(join(DATA, '4ake_mdanalysis.pdb'), { chains: ['A'] });
+  const s = superposeByCa(closed, open);
+  assert.equal(s.matched, 213);
+  // Published C-alpha RMSDs between the closed and open crystal structures are about 7 A.
+  assert.ok(s.rmsdAngstrom > 6.5 && s.rmsdAngstrom < 7.7, `rmsd ${s.rmsdAngstrom}`);
 });

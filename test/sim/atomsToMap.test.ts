@@ -4,7 +4,7 @@ import { atomsToMap, scatteringFactor, centreOfMass } from '../../src/sim/atomsT
 import type { Atom } from '../../src/sim/atomicModel.js';
 
 function atom(el: string, x: number, y: number, z: number): Atom {
-  return { xAngstrom: x, yAngstrom: y, zAngstrom: z, element: el, chain: 'A', labelChain: 'A', resName: 'ALA', atomName: el, hetero: false };
+  return { xAngstrom: x, yAngstrom: y, zAngstrom: z, element: el, chain: 'A', labelChain: 'A', resName: 'ALA', resSeq: 1, atomName: el, hetero: false };
 }
 
 /** Direct DFT of the map at one frequency (cycles/voxel) along x, phase origin at the box centre. */

@@ -110,3 +110,34 @@ test('CLI round trip: simulate the bundled model, backproject with known poses, 
   assert.ok(r.halfFsc.res0143_px < 2.3, `half-map FSC 0.143 at ${r.halfFsc.res0143_px} px`);
   assert.equal(readMrc(r.half1!).nx, 20);
 });
+
+test('mixtures: each image comes from its class volume, class numbers in the STAR', () => {
+  const D = 16, a = blobVolume(D), b = new Float32Array(D ** 3);
+  for (let i = 0; i < b.length; i++) b[i] = a[b.length - 1 - i]!; // point-reflected: a different map
+  const n = 40;
+  const s = simulateParticles([a, b], D, 2, { outDir: join(tmp, 'mix'), n, snr: Infinity, shiftPx: 1,
+    defocus: { kind: 'uniform', minUm: 1, maxUm: 2 }, seed: 3, classFractions: [1, 3], chunk: 9 });
+  assert.deepEqual(s.gtMaps.map((p) => p.split('/').pop()), ['gt_class1.mrc', 'gt_class2.mrc']);
+  assert.equal(s.classCounts[0]! + s.classCounts[1]!, n);
+  assert.ok(s.classCounts[1]! > s.classCounts[0]!, `counts ${s.classCounts}`);
+  const set = loadParticles(s.particlesStar);
+  const imgs = readParticleImages(set, { start: 0, count: n });
+  const preps = [prepareProjector(a, D, 2), prepareProjector(b, D, 2)];
+  let seen = 0;
+  set.particles.forEach((p, i) => {
+    const k = p.classNumber! - 1;
+    assert.ok(k === 0 || k === 1);
+    seen += k;
+    const A = eulerToMatrix(...p.eulerDeg!);
+    const mine = projectMany(preps[k]!, A, { origins: p.originPx!, ctfs: [p.ctf!], apixAngstrom: 2 });
+    const other = projectMany(preps[1 - k]!, A, { origins: p.originPx!, ctfs: [p.ctf!], apixAngstrom: 2 });
+    let e1 = 0, e2 = 0, nn = 0;
+    for (let j = 0; j < D * D; j++) {
+      const v = imgs[i * D * D + j]!;
+      e1 += (v - mine[j]!) ** 2; e2 += (v - other[j]!) ** 2; nn += v * v;
+    }
+    assert.ok(e1 < 1e-8 * nn, `particle ${i}: not its class's projection`);
+    assert.ok(e2 > 1e-2 * nn, `particle ${i}: the two classes look alike`);
+  });
+  assert.equal(seen, s.classCounts[1]);
+});

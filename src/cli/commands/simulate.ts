@@ -1,15 +1,23 @@
 /**
  * `cryospin simulate`: a synthetic particle stack (RELION 3.1 STAR + .mrcs + ground-truth map)
- * from a map or an atomic model. Library: src/sim/simulate.ts.
+ * from a map or an atomic model, or a mixture of several (heterogeneity benchmarks; the class
+ * of each particle goes to _rlnClassNumber). Library: src/sim/simulate.ts.
+ * In the --json summary a clean simulation (--snr inf) shows "snr": null (JSON has no Infinity).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { InputError } from '../../io/errors.js';
-import { loadSimulationVolume, simulateParticles, type DefocusDistribution, type SimulateSummary } from '../../sim/simulate.js';
+import { loadSimulationVolumes, simulateParticles, type DefocusDistribution, type SimulateSummary } from '../../sim/simulate.js';
 import { log, printResult } from '../output.js';
 
 export interface SimulateCliOptions {
-  map?: string;
-  model?: string;
+  /** One map, or several for a mixture (one class each). */
+  map?: string | string[];
+  /** One atomic model, or several for a mixture. */
+  model?: string | string[];
+  /** Mixtures: class probabilities (default equal). */
+  fractions?: number[];
+  /** Mixtures of models: superpose each onto the first by C-alpha atoms. */
+  superpose?: boolean;
   out: string;
   box?: number;
   apix?: number;
@@ -66,13 +74,14 @@ export function runSimulate(o: SimulateCliOptions): SimulateCliResult {
     if (o.defocus.length !== 2) throw new InputError('simulate', `--defocus needs MIN MAX (um), got ${o.defocus.length} value(s)`);
     defocus = { kind: 'uniform', minUm: o.defocus[0]!, maxUm: o.defocus[1]! };
   }
-  const v = loadSimulationVolume({
+  const v = loadSimulationVolumes({
     map: o.map, model: o.model, boxPx: o.box, apixAngstrom: o.apix, cropPx: o.crop,
-    bFactorAngstrom2: o.bfactor, chains: o.chains, proteinOnly: o.proteinOnly,
+    bFactorAngstrom2: o.bfactor, chains: o.chains, proteinOnly: o.proteinOnly, superpose: o.superpose,
   });
   if (!o.quiet) for (const note of v.notes) log(`simulate: ${note}`);
   let lastPct = -1;
-  const summary = simulateParticles(v.vol, v.boxPx, v.apixAngstrom, {
+  const summary = simulateParticles(v.vols, v.boxPx, v.apixAngstrom, {
+    classFractions: o.fractions,
     outDir: o.out, n: o.n, snr: o.snr, shiftPx: o.shiftPx, defocus, astigmatismUm: o.astigmatism,
     voltageKv: o.voltage, csMm: o.cs, amplitudeContrast: o.ampContrast, noCtf: o.noCtf, seed: o.seed, chunk: o.chunk,
     onProgress: o.quiet ? undefined : (done, total) => {
@@ -87,8 +96,10 @@ export function register(program: Command): void {
   program
     .command('simulate')
     .description('Simulate a particle stack (RELION 3.1 STAR + .mrcs + gt.mrc) from a map or an atomic model')
-    .option('--map <file>', 'input map (MRC)')
-    .option('--model <file>', 'input atomic model (PDB or mmCIF)')
+    .option('--map <files...>', 'input map (MRC); several maps make a mixture (one class each)')
+    .option('--model <files...>', 'input atomic model (PDB or mmCIF), file:A,B for chains of one file; several make a mixture')
+    .option('--fractions <f...>', 'mixtures: class probabilities (default equal)', numList('--fractions'))
+    .option('--superpose', 'mixtures of models: superpose each model onto the first by C-alpha atoms')
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('--box <N>', 'output box: resample the map by Fourier crop/pad (pixel size scales); grid size for models (default 64)', num('--box', { int: true, min: 2 }))
     .option('--apix <A>', "map: pixel size if the header has none (overrides it); model: output pixel size", num('--apix', { min: 0 }))
@@ -116,7 +127,7 @@ export function register(program: Command): void {
         `simulated ${res.n} particles, box ${res.boxPx}, ${res.apixAngstrom} A/px, SNR ${res.snr}, seed ${res.seed}`,
         `  particles: ${res.particlesStar}`,
         `  stack:     ${res.particlesMrcs}`,
-        `  map:       ${res.gtMap}`,
+        `  map(s):    ${res.gtMaps.join(', ')}`,
       ].join('\n'));
     });
 }
