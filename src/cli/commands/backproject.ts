@@ -27,8 +27,6 @@ export interface BackprojectCliOptions {
   quiet?: boolean;
 }
 
-type FscSummary = Omit<FscReport, 'curve'> & { curve: Array<[number, number]> };
-
 export interface BackprojectCliResult {
   map: string;
   half1?: string;
@@ -36,8 +34,8 @@ export interface BackprojectCliResult {
   count: number;
   boxPx: number;
   apixAngstrom: number;
-  halfFsc?: FscSummary;
-  refFsc?: FscSummary;
+  halfFsc?: FscReport;
+  refFsc?: FscReport;
 }
 
 function num(name: string, opts: { int?: boolean; min?: number } = {}) {
@@ -53,6 +51,9 @@ function num(name: string, opts: { int?: boolean; min?: number } = {}) {
 export function runBackproject(o: BackprojectCliOptions): BackprojectCliResult {
   const set = loadParticles(o.particles, { apixAngstrom: o.apix });
   if (set.particles.length === 0) throw new InputError(o.particles, 'no particles');
+  if (o.box !== undefined && o.box > set.boxPx) {
+    throw new InputError(o.particles, `--box ${o.box} is larger than the particle box ${set.boxPx} (only Fourier cropping is supported)`);
+  }
   const src = particleSetSource(set, { ignoreCtf: o.noCtf });
   let lastPct = -1;
   let r;
