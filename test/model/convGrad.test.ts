@@ -83,6 +83,7 @@ test('wasm BatchMatMul (transposed and batched operands) matches tfjs-cpu', asyn
     [[5, 7], [7, 4], false, false], [[7, 5], [7, 4], true, false], [[5, 7], [4, 7], false, true],
     [[7, 5], [4, 7], true, true], [[3, 5, 7], [3, 7, 4], false, false], [[3, 7, 5], [3, 7, 4], true, false],
     [[3, 5, 7], [3, 4, 7], false, true], [[3, 5, 7], [1, 7, 4], false, false],
+    [[2, 7], [6, 7], false, true], [[3, 2, 7], [3, 6, 7], false, true], [[3, 7, 2], [3, 6, 7], true, true],
   ];
   for (const [as, bs, ta, tb] of shapes) {
     const av = rand(as.reduce((a, b) => a * b), 1);
@@ -96,4 +97,22 @@ test('wasm BatchMatMul (transposed and batched operands) matches tfjs-cpu', asyn
     assert.equal(w.length, c.length);
     assert.ok(maxRelErr(w, c) < 1e-6, `${as} x ${bs} (${ta}, ${tb}): err ${maxRelErr(w, c)}`);
   }
+});
+
+test('registered wasm kernels free their temporaries (no backend data left behind)', async () => {
+  await initTfjs('wasm');
+  const be = tf.engine().backend as unknown as { numDataIds(): number };
+  const x = tf.tensor4d(rand(2 * 8 * 8 * 3, 1), [2, 8, 8, 3]);
+  const w = tf.tensor4d(rand(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]);
+  const a = tf.tensor3d(rand(3 * 2 * 7, 3), [3, 2, 7]);
+  const b = tf.tensor3d(rand(3 * 6 * 7, 4), [3, 6, 7]);
+  const once = (): void => tf.tidy(() => {
+    tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.conv2d(p as tf.Tensor4D, q as tf.Tensor4D, 1, 'same')))([x, w]);
+    tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p as tf.Tensor3D, q as tf.Tensor3D, false, true)))([a, b]);
+  });
+  once();
+  const n0 = be.numDataIds();
+  for (let i = 0; i < 3; i++) once();
+  assert.equal(be.numDataIds(), n0);
+  tf.dispose([x, w, a, b]);
 });

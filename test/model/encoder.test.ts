@@ -236,3 +236,35 @@ test('bad inputs are refused with clear messages', async () => {
   assert.throws(() => createEncoder({ ...tiny, box: 18, widths: [4], convsPerBlock: [1], pools: ['max'] }), /even side/);
   enc.dispose();
 });
+
+test('trainStep and predict leave no tensors or backend buffers behind', async () => {
+  await initTfjs('wasm');
+  const B = 3;
+  const enc = createEncoder({ ...tiny, zdim: 2 });
+  const x = images(B, 31);
+  const fn = analyticLoss(B, tiny.heads!, targets(B, 32));
+  const be = tf.engine().backend as unknown as { numDataIds(): number };
+  enc.trainStep(x, B, fn);
+  enc.predict(x, B);
+  const [t0, d0] = [tf.memory().numTensors, be.numDataIds()];
+  for (let i = 0; i < 3; i++) { enc.trainStep(x, B, fn); enc.predict(x, B); enc.gradients(x, B, fn); }
+  assert.equal(tf.memory().numTensors, t0);
+  assert.equal(be.numDataIds(), d0);
+  enc.dispose();
+});
+
+test("'paper' trunk: 5 pools at 128 px, 4 at 64 px, latent 256 x 2 x 2 = 1024 in both", async () => {
+  const { trunkPlan, latentSize } = await import('../../src/model/encoder/network.js');
+  const { ENCODER_PRESETS } = await import('../../src/model/encoder.js');
+  const p = ENCODER_PRESETS.paper;
+  const cfg = (box: number) => ({ box, heads: 1, widths: p.widths, convsPerBlock: p.convsPerBlock, pools: p.pools, headHidden: [512, 256], zdim: 0, zHidden: [] });
+  assert.deepEqual(trunkPlan(cfg(128)), { pools: [true, true, true, true, true], finalSide: 4 });
+  assert.deepEqual(trunkPlan(cfg(64)), { pools: [true, true, true, true, false], finalSide: 4 });
+  assert.equal(latentSize(cfg(128)), 1024);
+  await initTfjs('wasm');
+  const enc = createEncoder({ box: 64, heads: 2, preset: 'paper', seed: 1 });
+  assert.equal(enc.variables.get('pose0/w')!.shape[0], 1024);
+  const out = enc.predict(Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)), 1);
+  assert.equal(out.rotations.length, 18);
+  enc.dispose();
+});

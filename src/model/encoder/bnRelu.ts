@@ -50,36 +50,49 @@ export function bnReluTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
       st.variance[c] = v;
     }
     onStats(st);
+    // y = x sc + sh with sc = gamma inv, sh = beta - mean sc (then ReLU).
+    const sc = new Float64Array(C);
+    const sh = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      sc[c] = gv[c]! * inv[c]!;
+      sh[c] = bv[c]! - mean[c]! * sc[c]!;
+    }
     const y = new Float32Array(x.size);
-    for (let i = 0, k = 0; i < n; i++) {
-      for (let c = 0; c < C; c++, k++) {
-        const v = (xv[k]! - mean[c]!) * inv[c]! * gv[c]! + bv[c]!;
-        y[k] = relu && v < 0 ? 0 : v;
-      }
+    const N = x.size;
+    for (let k = 0, c = 0; k < N; k++) {
+      const v = xv[k]! * sc[c]! + sh[c]!;
+      y[k] = relu && v < 0 ? 0 : v;
+      if (++c === C) c = 0;
     }
     const value = tf.tensor(y, xt.shape);
     const gradFunc = (dyIn: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
       const dy = (Array.isArray(dyIn) ? dyIn[0]! : dyIn).dataSync() as Float32Array;
-      const g = new Float32Array(dy.length);
+      // Pass 1: g = dy masked by the ReLU (y > 0), sums of g and g x per channel.
       const sg = new Float64Array(C);
-      const sgx = new Float64Array(C);
-      for (let i = 0, k = 0; i < n; i++) {
-        for (let c = 0; c < C; c++, k++) {
-          const xh = (xv[k]! - mean[c]!) * inv[c]!;
-          const gk = relu && xh * gv[c]! + bv[c]! < 0 ? 0 : dy[k]!;
-          g[k] = gk;
-          sg[c] += gk;
-          sgx[c] += gk * xh;
-        }
+      const sgxRaw = new Float64Array(C);
+      for (let k = 0, c = 0; k < N; k++) {
+        const gk = relu && !(y[k]! > 0) ? 0 : dy[k]!;
+        sg[c] += gk;
+        sgxRaw[c] += gk * xv[k]!;
+        if (++c === C) c = 0;
       }
-      const dx = new Float32Array(dy.length);
-      const a = new Float64Array(C);
-      for (let c = 0; c < C; c++) a[c] = (gv[c]! * inv[c]!) / n;
-      for (let i = 0, k = 0; i < n; i++) {
-        for (let c = 0; c < C; c++, k++) {
-          const xh = (xv[k]! - mean[c]!) * inv[c]!;
-          dx[k] = a[c]! * (n * g[k]! - sg[c]! - xh * sgx[c]!);
-        }
+      // dgamma = sum g xhat = inv (sum g x - mean sum g); dx = p g + q x + r per channel.
+      const sgx = new Float64Array(C);
+      const pc = new Float64Array(C);
+      const qc = new Float64Array(C);
+      const rc = new Float64Array(C);
+      for (let c = 0; c < C; c++) {
+        sgx[c] = inv[c]! * (sgxRaw[c]! - mean[c]! * sg[c]!);
+        const a = (gv[c]! * inv[c]!) / n;
+        pc[c] = a * n;
+        qc[c] = -a * sgx[c]! * inv[c]!;
+        rc[c] = -a * sg[c]! + a * sgx[c]! * inv[c]! * mean[c]!;
+      }
+      const dx = new Float32Array(N);
+      for (let k = 0, c = 0; k < N; k++) {
+        const gk = relu && !(y[k]! > 0) ? 0 : dy[k]!;
+        dx[k] = pc[c]! * gk + qc[c]! * xv[k]! + rc[c]!;
+        if (++c === C) c = 0;
       }
       return [tf.tensor(dx, xt.shape), tf.tensor(Float32Array.from(sgx), gt.shape), tf.tensor(Float32Array.from(sg), bt.shape)];
     };

@@ -3,9 +3,10 @@
  *
  * tfjs-backend-wasm runs a matrix product through XNNPACK only for a single, untransposed product;
  * transposed operands (every matmul gradient) and batched products (the encoder's M pose heads) go
- * through a slow loop, 5-20x slower here. This kernel transposes operands explicitly (a cheap copy)
- * and splits a batch into single products, then calls the backend's own kernel for each. Registered
- * over the original (kept as `inner`); results are identical up to float32 summation order.
+ * through a slow loop, 5-20x slower here. This kernel transposes operands explicitly (a cheap copy;
+ * for a b^T with few rows in a it computes (b a^T)^T, copying only the small operand) and splits a
+ * batch into single products, then calls the backend's own kernel for each. Registered over the
+ * original (kept as `inner`); results are identical up to float32 summation order.
  */
 import { tf } from '../tfjsSetup.js';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
@@ -25,52 +26,59 @@ export function makeBatchMatMulKernel(backendName: string, inner: KernelFunc): K
   return (args) => {
     const { inputs, attrs, backend } = args;
     const be = backend as BackendLike;
-    let a = inputs['a'] as TensorInfo;
-    let b = inputs['b'] as TensorInfo;
+    const a = inputs['a'] as TensorInfo;
+    const b = inputs['b'] as TensorInfo;
     const { transposeA, transposeB } = attrs as unknown as tf.BatchMatMulAttrs;
     const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
     const batchB = b.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-    const plain = { transposeA: false, transposeB: false };
     if (!transposeA && !transposeB && batchA === 1 && batchB === 1) return inner(args) as TensorInfo;
-    const temps: TensorInfo[] = [];
-    const swapLast = (t: TensorInfo): TensorInfo => {
-      const r = t.shape.length;
-      const perm = [...Array(r).keys()];
-      [perm[r - 2], perm[r - 1]] = [perm[r - 1]!, perm[r - 2]!];
-      const o = run('Transpose', backendName, { x: t }, { perm }, be);
-      temps.push(o);
-      return o;
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return inner(args) as TensorInfo; // general broadcast
+    const plain = { transposeA: false, transposeB: false };
+    const T = (t: TensorInfo): TensorInfo => run('Transpose', backendName, { x: t }, { perm: [1, 0] }, be);
+    const mul = (x: TensorInfo, y: TensorInfo): TensorInfo => inner({ inputs: { a: x, b: y }, attrs: plain, backend }) as TensorInfo;
+    /** One 2D product of a2 (as stored) and b2 (as stored) with the transposes applied. */
+    const product = (a2: TensorInfo, b2: TensorInfo): TensorInfo => {
+      const tmp: TensorInfo[] = [];
+      const keep = (t: TensorInfo): TensorInfo => { tmp.push(t); return t; };
+      let out: TensorInfo;
+      if (!transposeA && !transposeB) out = mul(a2, b2);
+      else if (transposeA && !transposeB) out = mul(keep(T(a2)), b2);
+      else if (!transposeA && transposeB) {
+        const [m] = a2.shape as [number, number];
+        const [n] = b2.shape as [number, number];
+        // a b^T: when a has fewer rows, compute (b a^T)^T so that only the small operand is copied.
+        out = m < n ? T(keep(mul(b2, keep(T(a2))))) : mul(a2, keep(T(b2)));
+      } else out = T(keep(mul(b2, a2))); // a^T b^T = (b a)^T
+      for (const t of tmp) be.disposeData(t.dataId);
+      return out;
     };
-    if (transposeA) a = swapLast(a);
-    if (transposeB) b = swapLast(b);
-    let out: TensorInfo;
-    if ((batchA === 1 && batchB === 1) || (batchA !== batchB && batchA !== 1 && batchB !== 1)) {
-      out = inner({ inputs: { a, b }, attrs: plain, backend }) as TensorInfo;
-    } else {
-      const nb = Math.max(batchA, batchB);
-      const [m, k] = a.shape.slice(-2) as [number, number];
-      const n = b.shape[b.shape.length - 1]!;
-      const a3 = run('Reshape', backendName, { x: a }, { shape: [batchA, m, k] }, be);
-      const b3 = run('Reshape', backendName, { x: b }, { shape: [batchB, k, n] }, be);
-      temps.push(a3, b3);
-      const parts: TensorInfo[] = [];
-      for (let i = 0; i < nb; i++) {
-        const ai = batchA === 1 ? a3 : run('Slice', backendName, { x: a3 }, { begin: [i, 0, 0], size: [1, m, k] }, be);
-        const bi = batchB === 1 ? b3 : run('Slice', backendName, { x: b3 }, { begin: [i, 0, 0], size: [1, k, n] }, be);
-        const a2 = run('Reshape', backendName, { x: ai }, { shape: [m, k] }, be);
-        const b2 = run('Reshape', backendName, { x: bi }, { shape: [k, n] }, be);
-        parts.push(inner({ inputs: { a: a2, b: b2 }, attrs: plain, backend }) as TensorInfo);
-        for (const t of [ai, bi]) if (t !== a3 && t !== b3) be.disposeData(t.dataId);
-        be.disposeData(a2.dataId);
-        be.disposeData(b2.dataId);
-      }
-      const cat = run('Concat', backendName, parts as unknown as Record<string, TensorInfo>, { axis: 0 }, be);
-      for (const p of parts) be.disposeData(p.dataId);
-      const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), m, n];
-      out = run('Reshape', backendName, { x: cat }, { shape: outShape }, be);
-      be.disposeData(cat.dataId);
+    const nb = Math.max(batchA, batchB);
+    const [ar, ac] = a.shape.slice(-2) as [number, number];
+    const [br, bc] = b.shape.slice(-2) as [number, number];
+    const a3 = run('Reshape', backendName, { x: a }, { shape: [batchA, ar, ac] }, be);
+    const b3 = run('Reshape', backendName, { x: b }, { shape: [batchB, br, bc] }, be);
+    const parts: TensorInfo[] = [];
+    for (let i = 0; i < nb; i++) {
+      const pick = (t3: TensorInfo, batch: number, r: number, c: number): TensorInfo => {
+        const s = batch === 1 ? t3 : run('Slice', backendName, { x: t3 }, { begin: [i, 0, 0], size: [1, r, c] }, be);
+        const t2 = run('Reshape', backendName, { x: s }, { shape: [r, c] }, be);
+        if (s !== t3) be.disposeData(s.dataId);
+        return t2;
+      };
+      const a2 = pick(a3, batchA, ar, ac);
+      const b2 = pick(b3, batchB, br, bc);
+      parts.push(product(a2, b2));
+      be.disposeData(a2.dataId);
+      be.disposeData(b2.dataId);
     }
-    for (const t of temps) be.disposeData(t.dataId);
+    be.disposeData(a3.dataId);
+    be.disposeData(b3.dataId);
+    const [m, n] = parts[0]!.shape as [number, number];
+    const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), m, n];
+    const cat = parts.length === 1 ? parts[0]! : run('Concat', backendName, parts as unknown as Record<string, TensorInfo>, { axis: 0 }, be);
+    if (parts.length > 1) for (const p of parts) be.disposeData(p.dataId);
+    const out = run('Reshape', backendName, { x: cat }, { shape: outShape }, be);
+    be.disposeData(cat.dataId);
     return out;
   };
 }
