@@ -19,8 +19,10 @@
  * The noise comes from a second Rng forked from the seed, consumed image by image.
  *
  * Outputs in DIR: particles.mrcs (float32 stack), particles.star (RELION 3.1: optics group +
- * particles with true angles, origins in Angstrom and CTF), gt.mrc (the map actually projected),
- * simulation.json (the settings and a summary).
+ * particles with true angles, origins in Angstrom and CTF), gt.mrc (the map actually projected;
+ * for a mixture of K maps gt_class1..K.mrc and _rlnClassNumber per particle), simulation.json
+ * (the settings and a summary). The second half of the file turns the inputs (maps with crop /
+ * Fourier resampling, or atomic models via atomsToMap.ts, optionally superposed) into volumes.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
