@@ -58,7 +58,7 @@ export interface SimulateOptions {
   amplitudeContrast?: number;
   /** CTF envelope B-factor, Angstrom^2 (0 = none). */
   ctfBFactor?: number;
-  /** No CTF at all (the STAR then has no CTF columns). */
+  /** No CTF at all (the STAR then has no defocus columns). */
   noCtf?: boolean;
   /** Mixtures (several volumes): probability of each class (normalised; default equal). */
   classFractions?: number[];
@@ -233,7 +233,10 @@ export function simulateParticles(vol: Float32Array | readonly Float32Array[], D
   }
   const set: ParticleSet = { source: join(outDir, 'particles.star'), boxPx: D, apixAngstrom, particles };
   const starPath = join(outDir, 'particles.star');
-  writeParticlesStar(starPath, set);
+  // The optics group always carries voltage, Cs and Q (RELION 3.1 refuses optics tables without
+  // them, even for CTF-free data).
+  writeParticlesStar(starPath, set, { opticsGroups: [{ opticsGroup: 1, voltageKv: opts.voltageKv ?? 300, csMm: opts.csMm ?? 2.7,
+    amplitudeContrast: opts.amplitudeContrast ?? 0.1 }] });
   const gtMaps = K === 1 ? [join(outDir, 'gt.mrc')] : vols.map((_, k) => join(outDir, `gt_class${k + 1}.mrc`));
   vols.forEach((v, k) => writeMrc(gtMaps[k]!, v, { nx: D, ny: D, nz: D, apixAngstrom }));
   const classCounts = new Array<number>(K).fill(0);

@@ -141,3 +141,12 @@ test('mixtures: each image comes from its class volume, class numbers in the STA
   });
   assert.equal(seen, s.classCounts[1]);
 });
+
+test('CTF-free simulation: no defocus columns, but the optics group keeps voltage/Cs/Q (RELION 3.1 needs them)', () => {
+  const s = simulateParticles(blobVolume(12), 12, 2, { outDir: join(tmp, 'noctf'), n: 3, snr: 1, shiftPx: 0, noCtf: true,
+    defocus: { kind: 'uniform', minUm: 1, maxUm: 2 } });
+  const text = readFileSync(s.particlesStar, 'utf8');
+  assert.ok(!text.includes('_rlnDefocusU'));
+  for (const col of ['_rlnVoltage', '_rlnSphericalAberration', '_rlnAmplitudeContrast']) assert.ok(text.includes(col), col);
+  assert.ok(loadParticles(s.particlesStar).particles.every((p) => p.ctf === null));
+});
