@@ -50,6 +50,7 @@ function testRotations(rng: Rng): Float64Array {
 const ts = getBackend('ts');
 const cases: Array<{ Dv: number; Di: number; radiusMax?: number }> = [
   { Dv: 16, Di: 16 }, { Dv: 17, Di: 17 }, { Dv: 32, Di: 32 }, { Dv: 32, Di: 16 }, { Dv: 17, Di: 17, radiusMax: 6.5 },
+  { Dv: 33, Di: 24 }, { Dv: 34, Di: 34 },
 ];
 
 for (const threads of [1, 2]) {
