@@ -46,14 +46,14 @@ function ourReconstruction(star: string): Float32Array {
 
 const curveText = (c: ArrayLike<number>): string => Array.from(c, (v) => v.toFixed(3)).join(' ');
 
-for (const cfg of [{ D: 32, apix: 3, n: 2000, snr: 0.1 }, { D: 48, apix: 2, n: 2000, snr: 0.3 }]) {
-  test(`(a) our simulated stack (box ${cfg.D}, SNR ${cfg.snr}): relion_reconstruct and our backprojection agree`,
+for (const cfg of [{ D: 32, apix: 3, n: 2000, snr: 0.1, astigUm: 0.4 }, { D: 48, apix: 2, n: 2000, snr: 0.3, astigUm: 0 }]) {
+  test(`(a) our simulated stack (box ${cfg.D}, SNR ${cfg.snr}, astigmatism ${cfg.astigUm} um): relion_reconstruct and our backprojection agree`,
     { skip: !hasRelion && 'RELION not installed', timeout: 300_000 }, (t) => {
       const dir = mkdtempSync(join(tmpdir(), 'cryospin-oracle-recon-'));
       try {
         const v = loadSimulationVolume({ model: MODEL, boxPx: cfg.D, apixAngstrom: cfg.apix });
         const s = simulateParticles(v.vol, cfg.D, cfg.apix, { outDir: dir, n: cfg.n, snr: cfg.snr, shiftPx: 3,
-          defocus: { kind: 'uniform', minUm: 1, maxUm: 2.5 }, seed: 0 });
+          defocus: { kind: 'uniform', minUm: 1, maxUm: 2.5 }, astigmatismUm: cfg.astigUm, seed: 0 });
         relion('relion_reconstruct', ['--i', 'particles.star', '--o', 'relion.mrc', '--ctf'], dir);
         const rel = readMrc(join(dir, 'relion.mrc'));
         assert.equal(rel.nx, cfg.D);
