@@ -14,12 +14,13 @@
  * a Wiener-like filter with a flat signal-to-noise guess: it leaves well-sampled voxels alone and
  * stops division by near-zero weights (CTF zeros, unsampled voxels). The default 1e-3 is close to
  * the unregularised ratio relion_reconstruct computes without --fsc; noisy data may want more.
- * Then the inverse 3D FFT of the padded grid (2D)^3, the central D^3 crop, RELION's soft mask of
- * the corners (softMaskOutside: beyond radius D/2, a 3-px raised-cosine blend into the mean of
- * the outside; relion_reconstruct does this too, and without it our FSC vs ground truth at SNR 0.1
- * was 0.13 px worse than RELION's, with it equal), and the gridding correction: Num/W is the data convolved with the trilinear kernel, whose transform multiplies
- * the map by sinc^2(x/Dp)·sinc^2(y/Dp)·sinc^2(z/Dp) (Dp = padded size, x from the centre); we
- * divide by it.
+ * Then the inverse 3D FFT of the padded grid (2D)^3 and the central D^3 crop; RELION's soft mask
+ * of the corners (softMaskOutside: beyond radius D/2, a 3-px raised-cosine blend into the mean
+ * of the outside; relion_reconstruct does this too: without it our FSC vs ground truth at SNR 0.1
+ * was 0.13 px worse than RELION's, with it the same); and the gridding correction: Num/W is the
+ * data convolved with the trilinear kernel, whose transform multiplies the map by
+ * sinc^2(x/Dp)·sinc^2(y/Dp)·sinc^2(z/Dp) (Dp = padded size, x from the centre), which we divide
+ * out (RELION divides by the radial sinc^2(r/Dp); the two differ only towards the corners).
  *
  * Half maps: particles are split at random (seeded) into two equal halves, each accumulated
  * separately; the full map uses both accumulators, and the FSC between the halves is reported.
