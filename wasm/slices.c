@@ -43,38 +43,13 @@ EXPORT void scatter_r(const float *slices, int Di, const double *rots, int b0, i
  * dL/dA_ij = s sum_k k_i g(k) df/dp_j, accumulated in float64. */
 EXPORT void rotgrad_r(const float *vol, int Dv, const double *rots, int b0, int b1, int Di, const float *grad,
                       double *dR, double r2max) {
-  const int ci = Di / 2, cv = Dv / 2;
-  const double sc = (double)Dv / (double)Di;
-  for (int b = b0; b < b1; b++) {
-    const double *A = rots + 9 * b;
-    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
-    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
-    double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0;
-    for (int y = 0; y < Di; y++) {
-      const double ky = y - ci;
-      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
-      double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
-      for (int x = 0; x < Di; x++) {
-        const double kx = x - ci;
-        if (kx * kx + ky * ky > r2max) continue;
-        Tri t;
-        tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
-        if (!tri_touches(&t, Dv)) continue;
-        float gx, gy, gz;
-        tri_grad(vol, Dv, &t, tri_inside(&t, Dv), 1, &gx, &gy, &gz);
-        const float g = grad[(size_t)b * Di * Di + (size_t)y * Di + x];
-        const double px = g * gx, py = g * gy, pz = g * gz;
-        rowx += px; rowy += py; rowz += pz;
-        kxx += kx * px; kxy += kx * py; kxz += kx * pz;
-      }
-      s0x += kxx; s0y += kxy; s0z += kxz;
-      s1x += ky * rowx; s1y += ky * rowy; s1z += ky * rowz;
-    }
-    double *out = dR + 9 * b;
-    out[0] = s0x * sc; out[1] = s0y * sc; out[2] = s0z * sc;
-    out[3] = s1x * sc; out[4] = s1y * sc; out[5] = s1z * sc;
-    out[6] = 0; out[7] = 0; out[8] = 0;
-  }
+  ROTGRAD_LOOP_BEGIN
+    if (!tri_touches(&t, Dv)) continue;
+    float gx, gy, gz;
+    tri_grad(vol, Dv, &t, tri_inside(&t, Dv), 1, &gx, &gy, &gz);
+    const float g = grad[o];
+    px = g * gx; py = g * gy; pz = g * gz;
+  ROTGRAD_LOOP_END
 }
 
 /* dst[i] += src[i] for i < n (reduction of per-thread accumulation volumes). */

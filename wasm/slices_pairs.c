@@ -100,59 +100,32 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
                        const float *gim, double *dR, double r2max) {
   const size_t sy = 2 * (size_t)Dv, sz = 2 * (size_t)Dv * Dv;
   const V sgn = wasm_f32x4_make(-1.0f, -1.0f, 1.0f, 1.0f);
-  const int ci = Di / 2, cv = Dv / 2;
-  const double sc = (double)Dv / (double)Di;
-  for (int b = b0; b < b1; b++) {
-    const double *A = rots + 9 * b;
-    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
-    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
-    double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0;
-    for (int y = 0; y < Di; y++) {
-      const double ky = y - ci;
-      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
-      double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
-      for (int x = 0; x < Di; x++) {
-        const double kx = x - ci;
-        if (kx * kx + ky * ky > r2max) continue;
-        Tri t;
-        tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
-        if (!tri_touches(&t, Dv)) continue;
-        const size_t o = (size_t)b * Di * Di + (size_t)y * Di + x;
-        const float gr = gre[o], gi = gim[o];
-        float px, py, pz;
-        if (tri_inside(&t, Dv)) {
-          const float *p = vc + 2 * (((size_t)t.z0 * Dv + t.y0) * Dv + t.x0);
-          const float ux = 1 - t.fx, uy = 1 - t.fy, uz = 1 - t.fz;
-          const V a = wasm_v128_load(p), bb = wasm_v128_load(p + sy), c = wasm_v128_load(p + sz),
-                  d = wasm_v128_load(p + sz + sy);
-          /* X: y/z interpolation at x0 (lanes 0,1) and x0+1 (lanes 2,3) */
-          V X = wasm_f32x4_mul(a, wasm_f32x4_splat(uy * uz));
-          X = fmadd(bb, wasm_f32x4_splat(t.fy * uz), X);
-          X = fmadd(c, wasm_f32x4_splat(uy * t.fz), X);
-          X = fmadd(d, wasm_f32x4_splat(t.fy * t.fz), X);
-          /* Y: y-differences interpolated in z; Z: z-differences interpolated in y */
-          const V Y = fmadd(wasm_f32x4_sub(bb, a), wasm_f32x4_splat(uz), wasm_f32x4_mul(wasm_f32x4_sub(d, c), wasm_f32x4_splat(t.fz)));
-          const V Z = fmadd(wasm_f32x4_sub(c, a), wasm_f32x4_splat(uy), wasm_f32x4_mul(wasm_f32x4_sub(d, bb), wasm_f32x4_splat(t.fy)));
-          const V G = wasm_f32x4_make(gr, gi, gr, gi);
-          const V GW = wasm_f32x4_mul(G, wasm_f32x4_make(ux, ux, t.fx, t.fx));
-          px = hsum(wasm_f32x4_mul(X, wasm_f32x4_mul(G, sgn)));
-          py = hsum(wasm_f32x4_mul(Y, GW));
-          pz = hsum(wasm_f32x4_mul(Z, GW));
-        } else {
-          float gx, gy, gz, hx, hy, hz;
-          tri_grad(vc, Dv, &t, 0, 2, &gx, &gy, &gz);
-          tri_grad(vc + 1, Dv, &t, 0, 2, &hx, &hy, &hz);
-          px = gr * gx + gi * hx; py = gr * gy + gi * hy; pz = gr * gz + gi * hz;
-        }
-        rowx += px; rowy += py; rowz += pz;
-        kxx += kx * px; kxy += kx * py; kxz += kx * pz;
-      }
-      s0x += kxx; s0y += kxy; s0z += kxz;
-      s1x += ky * rowx; s1y += ky * rowy; s1z += ky * rowz;
+  ROTGRAD_LOOP_BEGIN
+    if (!tri_touches(&t, Dv)) continue;
+    const float gr = gre[o], gi = gim[o];
+    if (tri_inside(&t, Dv)) {
+      const float *p = vc + 2 * (((size_t)t.z0 * Dv + t.y0) * Dv + t.x0);
+      const float ux = 1 - t.fx, uy = 1 - t.fy, uz = 1 - t.fz;
+      const V a = wasm_v128_load(p), bb = wasm_v128_load(p + sy), c = wasm_v128_load(p + sz),
+              d = wasm_v128_load(p + sz + sy);
+      /* X: y/z interpolation at x0 (lanes 0,1) and x0+1 (lanes 2,3) */
+      V X = wasm_f32x4_mul(a, wasm_f32x4_splat(uy * uz));
+      X = fmadd(bb, wasm_f32x4_splat(t.fy * uz), X);
+      X = fmadd(c, wasm_f32x4_splat(uy * t.fz), X);
+      X = fmadd(d, wasm_f32x4_splat(t.fy * t.fz), X);
+      /* Y: y-differences interpolated in z; Z: z-differences interpolated in y */
+      const V Y = fmadd(wasm_f32x4_sub(bb, a), wasm_f32x4_splat(uz), wasm_f32x4_mul(wasm_f32x4_sub(d, c), wasm_f32x4_splat(t.fz)));
+      const V Z = fmadd(wasm_f32x4_sub(c, a), wasm_f32x4_splat(uy), wasm_f32x4_mul(wasm_f32x4_sub(d, bb), wasm_f32x4_splat(t.fy)));
+      const V G = wasm_f32x4_make(gr, gi, gr, gi);
+      const V GW = wasm_f32x4_mul(G, wasm_f32x4_make(ux, ux, t.fx, t.fx));
+      px = hsum(wasm_f32x4_mul(X, wasm_f32x4_mul(G, sgn)));
+      py = hsum(wasm_f32x4_mul(Y, GW));
+      pz = hsum(wasm_f32x4_mul(Z, GW));
+    } else {
+      float gx, gy, gz, hx, hy, hz;
+      tri_grad(vc, Dv, &t, 0, 2, &gx, &gy, &gz);
+      tri_grad(vc + 1, Dv, &t, 0, 2, &hx, &hy, &hz);
+      px = gr * gx + gi * hx; py = gr * gy + gi * hy; pz = gr * gz + gi * hz;
     }
-    double *out = dR + 9 * b;
-    out[0] = s0x * sc; out[1] = s0y * sc; out[2] = s0z * sc;
-    out[3] = s1x * sc; out[4] = s1y * sc; out[5] = s1z * sc;
-    out[6] = 0; out[7] = 0; out[8] = 0;
-  }
+  ROTGRAD_LOOP_END
 }

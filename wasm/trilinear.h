@@ -111,8 +111,8 @@ INLINE void tri_grad(const float *v, int D, const Tri *t, int inside, int st, fl
 }
 
 /* Loops over the sample points of slices b0..b1-1 (needs rots, b0, b1, Di, Dv, r2max in scope).
- * Inside: o (pixel index in the batch), masked (outside radiusMax), t (the trilinear cell,
- * valid when !masked). */
+ * Inside: o (pixel index in the batch), masked (outside radiusMax), q = (qx, qy, qz) the sample
+ * point relative to the volume centre cv, t (the trilinear cell of cv + q, valid when !masked). */
 #define SAMPLE_LOOP_BEGIN                                                                   \
   const int ci = Di / 2, cv = Dv / 2;                                                     \
   const double sc = (double)Dv / (double)Di;                                              \
@@ -127,11 +127,49 @@ INLINE void tri_grad(const float *v, int D, const Tri *t, int inside, int st, fl
         const double kx = x - ci;                                                         \
         const size_t o = (size_t)b * Di * Di + (size_t)y * Di + x;                        \
         const int masked = kx * kx + ky * ky > r2max;                                     \
+        const double qx = ax * kx + rx, qy = ay * kx + ry, qz = az * kx + rz;             \
         Tri t;                                                                            \
-        if (!masked) tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
+        if (!masked) tri_setup(qx + cv, qy + cv, qz + cv, &t);
 #define SAMPLE_LOOP_END \
       }                 \
     }                   \
+  }
+
+/* Rotation-gradient loops: dL/dA_ij = s sum_k k_i dL/dp_j over the unmasked pixels of each slice,
+ * accumulated in float64 (per-row partial sums), written to dR[9b..9b+8] (row 2 = 0). The body
+ * between BEGIN and END sets the floats px, py, pz (dL/dp at this pixel; `continue` skips the
+ * pixel) and sees o, kx, ky, qx, qy, qz and t as in SAMPLE_LOOP. Needs dR in scope too. */
+#define ROTGRAD_LOOP_BEGIN                                                                  \
+  const int ci = Di / 2, cv = Dv / 2;                                                     \
+  const double sc = (double)Dv / (double)Di;                                              \
+  for (int b = b0; b < b1; b++) {                                                         \
+    const double *A = rots + 9 * b;                                                       \
+    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;                          \
+    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;                          \
+    double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0;                          \
+    for (int y = 0; y < Di; y++) {                                                        \
+      const double ky = y - ci;                                                           \
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;                              \
+      double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;                     \
+      for (int x = 0; x < Di; x++) {                                                      \
+        const double kx = x - ci;                                                         \
+        if (kx * kx + ky * ky > r2max) continue;                                          \
+        const size_t o = (size_t)b * Di * Di + (size_t)y * Di + x;                        \
+        const double qx = ax * kx + rx, qy = ay * kx + ry, qz = az * kx + rz;             \
+        Tri t;                                                                            \
+        tri_setup(qx + cv, qy + cv, qz + cv, &t);                                         \
+        float px = 0, py = 0, pz = 0;
+#define ROTGRAD_LOOP_END                                                                    \
+        rowx += px; rowy += py; rowz += pz;                                               \
+        kxx += kx * px; kxy += kx * py; kxz += kx * pz;                                   \
+      }                                                                                   \
+      s0x += kxx; s0y += kxy; s0z += kxz;                                                 \
+      s1x += ky * rowx; s1y += ky * rowy; s1z += ky * rowz;                               \
+    }                                                                                     \
+    double *dRb = dR + 9 * b;                                                             \
+    dRb[0] = s0x * sc; dRb[1] = s0y * sc; dRb[2] = s0z * sc;                              \
+    dRb[3] = s1x * sc; dRb[4] = s1y * sc; dRb[5] = s1z * sc;                              \
+    dRb[6] = 0; dRb[7] = 0; dRb[8] = 0;                                                   \
   }
 
 #endif
