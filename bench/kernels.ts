@@ -177,14 +177,14 @@ lines.push('');
 lines.push(`B = ${B} slices of D x D from a complex D^3 volume; FFTs are complex-to-complex (ours centred, torch's plain). ratio = ours / torch (wall medians; < 1 means we are faster).`);
 lines.push('');
 lines.push('Columns: wall-clock medians (CPU-time medians in brackets); ratio = ours / torch on wall time, and on CPU time in brackets;');
-lines.push('speed-up of 2 threads over 1 measured on wall time, and estimated for an idle machine as 1-thread CPU time / CPU time of the busiest thread.');
+lines.push('speed-up of 2 threads over 1 measured on wall time, and estimated for an idle machine as the ratio of the busiest thread\'s CPU time per run (1 thread / 2 threads; ignores memory-bandwidth contention between the cores).');
 lines.push('');
 lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio (cpu) | speed-up wall / est. idle |');
 lines.push('|---|---|---|---|---|---|---|---|');
 for (const r of ours) {
   const one = ours.find((x) => x.kernel === r.kernel && x.D === r.D && x.backend === r.backend && x.threads === 1);
   const sp = r.threads > 1 && one ? one.median_ms! / r.median_ms! : null;
-  const est = r.threads > 1 && one && r.cpu_critical_ms ? one.cpu_median_ms! / r.cpu_critical_ms : null;
+  const est = r.threads > 1 && one?.cpu_critical_ms && r.cpu_critical_ms ? one.cpu_critical_ms / r.cpu_critical_ms : null;
   const cpuRatio = r.cpu_median_ms && r.ref_cpu_median_ms ? r.cpu_median_ms / r.ref_cpu_median_ms : null;
   lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | ${sp === null ? '-' : `${f(sp)} / ${f(est)}`} |`);
 }
