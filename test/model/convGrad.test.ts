@@ -116,3 +116,25 @@ test('registered wasm kernels free their temporaries (no backend data left behin
   assert.equal(be.numDataIds(), n0);
   tf.dispose([x, w, a, b]);
 });
+
+test('2x2 max pool with the JS gradient matches tfjs-cpu maxPool gradient', async () => {
+  const { maxPool2x2 } = await import('../../src/model/encoder/maxPool2.js');
+  const shape: [number, number, number, number] = [2, 6, 4, 3];
+  const xv = rand(144, 13);
+  const wv = rand(36, 17);
+  const run = (mine: boolean): Float32Array[] => tf.tidy(() => {
+    const f = (x: tf.Tensor): tf.Scalar => {
+      const y = mine ? maxPool2x2(x as tf.Tensor4D) : tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid');
+      return tf.sum(tf.mul(y, tf.tensor(wv, y.shape)));
+    };
+    const { value, grads } = tf.valueAndGrads(f)([tf.tensor4d(xv, shape)]);
+    return [Float32Array.from(value.dataSync()), Float32Array.from(grads[0]!.dataSync() as Float32Array)];
+  });
+  await initTfjs('wasm');
+  const [v1, g1] = run(true);
+  await initTfjs('cpu');
+  const [v2, g2] = run(false);
+  await initTfjs('wasm');
+  assert.ok(Math.abs(v1![0]! - v2![0]!) < 1e-5);
+  assert.deepEqual(Array.from(g1!), Array.from(g2!));
+});

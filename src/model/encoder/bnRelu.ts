@@ -1,14 +1,17 @@
 /**
  * BatchNorm (+ optional ReLU) over all axes but the last (channels-last feature maps), as one tfjs op
- * with a hand-written gradient (tf.customGrad) computed in plain TypeScript loops.
+ * with a hand-written gradient (tf.customGrad); the passes over the data run in bnEngine.ts
+ * (WebAssembly SIMD by default).
  *
  * Why: on tfjs-backend-wasm the element-wise and reduction kernels that a composed BatchNorm needs
  * (moments, broadcast sub/mul/add, relu and their gradients) cost 10-25x a 3x3 convolution of the same
- * feature map; one fused pass in JS over the data is far cheaper. Statistics are accumulated in
- * float64. Gradient (per channel, n values, xhat = (x - mean) inv, g = dy masked by ReLU):
- *   dgamma = sum g xhat,  dbeta = sum g,  dx = gamma inv / n (n g - dbeta - xhat dgamma).
+ * feature map; fused passes are far cheaper. Statistics are accumulated in double. Gradient (per
+ * channel, n values, xhat = (x - mean) inv, g = dy masked by the ReLU):
+ *   dgamma = sum g xhat = inv (sum g x - mean sum g),  dbeta = sum g,
+ *   dx = gamma inv / n (n g - dbeta - xhat dgamma)  =  p g + q (x - mean) + r.
  */
 import { tf } from '../tfjsSetup.js';
+import { defaultBnEngine, type BnEngine } from './bnEngine.js';
 
 export interface BatchStats {
   mean: Float32Array;
@@ -22,7 +25,7 @@ export interface BatchStats {
  * x [..., C], gamma and beta [C].
  */
 export function bnReluTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number, relu: boolean,
-  onStats: (s: BatchStats) => void): tf.Tensor {
+  onStats: (s: BatchStats) => void, engine: BnEngine = defaultBnEngine()): tf.Tensor {
   const C = x.shape[x.shape.length - 1]!;
   const n = x.size / C;
   const op = tf.customGrad((...args: unknown[]) => {
@@ -30,17 +33,11 @@ export function bnReluTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
     const xv = xt.dataSync() as Float32Array;
     const gv = gt.dataSync() as Float32Array;
     const bv = bt.dataSync() as Float32Array;
-    const s1 = new Float64Array(C);
-    const s2 = new Float64Array(C);
-    for (let i = 0, k = 0; i < n; i++) {
-      for (let c = 0; c < C; c++, k++) {
-        const v = xv[k]!;
-        s1[c] += v;
-        s2[c] += v * v;
-      }
-    }
+    const { s1, s2 } = engine.stats(xv, C);
     const mean = new Float64Array(C);
     const inv = new Float64Array(C);
+    const sc = new Float32Array(C);
+    const sh = new Float32Array(C);
     const st: BatchStats = { mean: new Float32Array(C), variance: new Float32Array(C), count: n };
     for (let c = 0; c < C; c++) {
       mean[c] = s1[c]! / n;
@@ -48,53 +45,28 @@ export function bnReluTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
       inv[c] = 1 / Math.sqrt(v + eps);
       st.mean[c] = mean[c]!;
       st.variance[c] = v;
-    }
-    onStats(st);
-    // y = x sc + sh with sc = gamma inv, sh = beta - mean sc (then ReLU).
-    const sc = new Float64Array(C);
-    const sh = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
       sc[c] = gv[c]! * inv[c]!;
       sh[c] = bv[c]! - mean[c]! * sc[c]!;
     }
-    const y = new Float32Array(x.size);
-    const N = x.size;
-    for (let k = 0, c = 0; k < N; k++) {
-      const v = xv[k]! * sc[c]! + sh[c]!;
-      y[k] = relu && v < 0 ? 0 : v;
-      if (++c === C) c = 0;
-    }
-    const value = tf.tensor(y, xt.shape);
+    onStats(st);
+    const value = tf.tensor(engine.apply(xv, C, sc, sh, relu), xt.shape);
     const gradFunc = (dyIn: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
       const dy = (Array.isArray(dyIn) ? dyIn[0]! : dyIn).dataSync() as Float32Array;
-      // Pass 1: g = dy masked by the ReLU (y > 0), sums of g and g x per channel.
-      const sg = new Float64Array(C);
-      const sgxRaw = new Float64Array(C);
-      for (let k = 0, c = 0; k < N; k++) {
-        const gk = relu && !(y[k]! > 0) ? 0 : dy[k]!;
-        sg[c] += gk;
-        sgxRaw[c] += gk * xv[k]!;
-        if (++c === C) c = 0;
-      }
-      // dgamma = sum g xhat = inv (sum g x - mean sum g); dx = p g + q x + r per channel.
-      const sgx = new Float64Array(C);
-      const pc = new Float64Array(C);
-      const qc = new Float64Array(C);
-      const rc = new Float64Array(C);
+      const { sg, sgx: sgxRaw } = engine.back1(xv, dy, C, sc, sh, relu);
+      const sgx = new Float32Array(C);
+      const p = new Float32Array(C);
+      const q = new Float32Array(C);
+      const r = new Float32Array(C);
       for (let c = 0; c < C; c++) {
-        sgx[c] = inv[c]! * (sgxRaw[c]! - mean[c]! * sg[c]!);
+        const dgamma = inv[c]! * (sgxRaw[c]! - mean[c]! * sg[c]!);
         const a = (gv[c]! * inv[c]!) / n;
-        pc[c] = a * n;
-        qc[c] = -a * sgx[c]! * inv[c]!;
-        rc[c] = -a * sg[c]! + a * sgx[c]! * inv[c]! * mean[c]!;
+        sgx[c] = dgamma;
+        p[c] = a * n;
+        q[c] = -a * dgamma * inv[c]!;
+        r[c] = -a * sg[c]!;
       }
-      const dx = new Float32Array(N);
-      for (let k = 0, c = 0; k < N; k++) {
-        const gk = relu && !(y[k]! > 0) ? 0 : dy[k]!;
-        dx[k] = pc[c]! * gk + qc[c]! * xv[k]! + rc[c]!;
-        if (++c === C) c = 0;
-      }
-      return [tf.tensor(dx, xt.shape), tf.tensor(Float32Array.from(sgx), gt.shape), tf.tensor(Float32Array.from(sg), bt.shape)];
+      const dx = engine.back2(xv, dy, C, sc, sh, relu, p, q, st.mean, r);
+      return [tf.tensor(dx, xt.shape), tf.tensor(sgx, gt.shape), tf.tensor(Float32Array.from(sg), bt.shape)];
     };
     return { value, gradFunc };
   });
@@ -103,10 +75,8 @@ export function bnReluTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
 
 /** Inference mode: fixed statistics (running mean / variance). */
 export function bnReluInfer(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor,
-  eps: number, relu: boolean): tf.Tensor {
+  eps: number, relu: boolean, engine: BnEngine = defaultBnEngine()): tf.Tensor {
   const C = x.shape[x.shape.length - 1]!;
-  const n = x.size / C;
-  const xv = x.dataSync() as Float32Array;
   const [gv, bv, mv, vv] = [gamma, beta, mean, variance].map((t) => t.dataSync() as Float32Array) as
     [Float32Array, Float32Array, Float32Array, Float32Array];
   const sc = new Float32Array(C);
@@ -115,12 +85,5 @@ export function bnReluInfer(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, mea
     sc[c] = gv[c]! / Math.sqrt(vv[c]! + eps);
     sh[c] = bv[c]! - mv[c]! * sc[c]!;
   }
-  const y = new Float32Array(x.size);
-  for (let i = 0, k = 0; i < n; i++) {
-    for (let c = 0; c < C; c++, k++) {
-      const v = xv[k]! * sc[c]! + sh[c]!;
-      y[k] = relu && v < 0 ? 0 : v;
-    }
-  }
-  return tf.tensor(y, x.shape);
+  return tf.tensor(engine.apply(x.dataSync() as Float32Array, C, sc, sh, relu), x.shape);
 }

@@ -9,6 +9,7 @@
  */
 import { tf } from '../tfjsSetup.js';
 import { bnReluInfer, bnReluTrain } from './bnRelu.js';
+import { maxPool2x2 } from './maxPool2.js';
 import { ParamStore } from './params.js';
 
 export type PoolKind = 'max' | 'avg';
@@ -126,7 +127,7 @@ export class Network {
         h = this.bnRelu(c, `trunk${i}_${j}/bn`, updates) as tf.Tensor4D;
       }
       if (pools[i]) {
-        h = this.cfg.pools[i] === 'avg' ? tf.avgPool(h, 2, 2, 'valid') : tf.maxPool(h, 2, 2, 'valid');
+        h = this.cfg.pools[i] === 'avg' ? tf.avgPool(h, 2, 2, 'valid') : maxPool2x2(h);
       }
     });
     const side = h.shape[1];
