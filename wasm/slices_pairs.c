@@ -44,33 +44,117 @@ EXPORT void deinterleave_add(const float *src, float *re, float *im, int n0, int
   for (; i < n1; i++) { re[i] += src[2 * i]; im[i] += src[2 * i + 1]; }
 }
 
+/* One pixel of gather_ci at relative sample point q (the scalar path). */
+INLINE void gather_one(const float *vc, int Dv, double qx, double qy, double qz, float *ore, float *oim, size_t o) {
+  const size_t sy = 2 * (size_t)Dv, sz = 2 * (size_t)Dv * Dv;
+  const int cv = Dv / 2;
+  Tri t;
+  tri_setup(qx + cv, qy + cv, qz + cv, &t);
+  if (tri_inside(&t, Dv)) {
+    const float *p = vc + 2 * (((size_t)t.z0 * Dv + t.y0) * Dv + t.x0);
+    const float uy = 1 - t.fy, uz = 1 - t.fz;
+    V v = wasm_f32x4_mul(wasm_v128_load(p), wasm_f32x4_splat(uy * uz));
+    v = fmadd(wasm_v128_load(p + sy), wasm_f32x4_splat(t.fy * uz), v);
+    v = fmadd(wasm_v128_load(p + sz), wasm_f32x4_splat(uy * t.fz), v);
+    v = fmadd(wasm_v128_load(p + sz + sy), wasm_f32x4_splat(t.fy * t.fz), v);
+    /* lanes 0,1 (x0) + fx * (lanes 2,3 (x0+1) - lanes 0,1) */
+    V d = wasm_f32x4_sub(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3), v);
+    v = fmadd(d, wasm_f32x4_splat(t.fx), v);
+    ore[o] = wasm_f32x4_extract_lane(v, 0);
+    oim[o] = wasm_f32x4_extract_lane(v, 1);
+  } else if (tri_touches(&t, Dv)) {
+    ore[o] = tri_edge(vc, Dv, &t, 2);
+    oim[o] = tri_edge(vc + 1, Dv, &t, 2);
+  } else {
+    ore[o] = 0.0f;
+    oim[o] = 0.0f;
+  }
+}
+
+/* floor, its int, and the float fraction of 4 coordinates held as two f64x2 halves. */
+INLINE void split4(V lo, V hi, V *cell, V *frac) {
+  const V flo = wasm_f64x2_floor(lo), fhi = wasm_f64x2_floor(hi);
+  *cell = wasm_i32x4_shuffle(wasm_i32x4_trunc_sat_f64x2_zero(flo), wasm_i32x4_trunc_sat_f64x2_zero(fhi), 0, 1, 4, 5);
+  *frac = wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(lo, flo)),
+                             wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(hi, fhi)), 0, 1, 4, 5);
+}
+
+/* y/z interpolation of the pair row at voxel offset idx (floats) with the lane-L weights. */
+#define YZ_LANE(L)                                                                           \
+  ({                                                                                        \
+    const float *p_ = vc + (size_t)wasm_i32x4_extract_lane(idx, L);                         \
+    V v_ = wasm_f32x4_mul(wasm_v128_load(p_), wasm_i32x4_shuffle(wa, wa, L, L, L, L));     \
+    v_ = fmadd(wasm_v128_load(p_ + sy), wasm_i32x4_shuffle(wb, wb, L, L, L, L), v_);       \
+    v_ = fmadd(wasm_v128_load(p_ + sz), wasm_i32x4_shuffle(wc, wc, L, L, L, L), v_);       \
+    fmadd(wasm_v128_load(p_ + sz + sy), wasm_i32x4_shuffle(wd, wd, L, L, L, L), v_);       \
+  })
+
+/*
+ * Gather slices b0..b1-1 from the interleaved volume vc. Pixels are done 4 at a time: sample
+ * points (float64, the same expression as the scalar path), cells, fractions and weights in
+ * SIMD, then 4 vector loads per pixel; groups with a cell on the border fall back to the scalar
+ * path (gather_one), so the result is bit-identical to it.
+ */
 EXPORT void gather_ci(const float *vc, int Dv, const double *rots, int b0, int b1, int Di, float *ore, float *oim,
                       double r2max) {
   const size_t sy = 2 * (size_t)Dv, sz = 2 * (size_t)Dv * Dv;
-  SAMPLE_LOOP_BEGIN
-    if (masked) {
-      ore[o] = 0.0f;
-      oim[o] = 0.0f;
-    } else if (tri_inside(&t, Dv)) {
-      const float *p = vc + 2 * (((size_t)t.z0 * Dv + t.y0) * Dv + t.x0);
-      const float uy = 1 - t.fy, uz = 1 - t.fz;
-      V v = wasm_f32x4_mul(wasm_v128_load(p), wasm_f32x4_splat(uy * uz));
-      v = fmadd(wasm_v128_load(p + sy), wasm_f32x4_splat(t.fy * uz), v);
-      v = fmadd(wasm_v128_load(p + sz), wasm_f32x4_splat(uy * t.fz), v);
-      v = fmadd(wasm_v128_load(p + sz + sy), wasm_f32x4_splat(t.fy * t.fz), v);
-      /* lanes 0,1 (x0) + fx * (lanes 2,3 (x0+1) - lanes 0,1) */
-      V d = wasm_f32x4_sub(wasm_i32x4_shuffle(v, v, 2, 3, 2, 3), v);
-      v = fmadd(d, wasm_f32x4_splat(t.fx), v);
-      ore[o] = wasm_f32x4_extract_lane(v, 0);
-      oim[o] = wasm_f32x4_extract_lane(v, 1);
-    } else if (tri_touches(&t, Dv)) {
-      ore[o] = tri_edge(vc, Dv, &t, 2);
-      oim[o] = tri_edge(vc + 1, Dv, &t, 2);
-    } else {
-      ore[o] = 0.0f;
-      oim[o] = 0.0f;
+  const int ci = Di / 2, cv = Dv / 2;
+  const double sc = (double)Dv / (double)Di;
+  const V lim = wasm_i32x4_splat(Dv - 1), one = wasm_f32x4_splat(1.0f), cv2 = wasm_f64x2_splat((double)cv);
+  const V Dv4 = wasm_i32x4_splat(Dv);
+  for (int b = b0; b < b1; b++) {
+    const double *A = rots + 9 * b;
+    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+    const V ax2 = wasm_f64x2_splat(ax), ay2 = wasm_f64x2_splat(ay), az2 = wasm_f64x2_splat(az);
+    for (int y = 0; y < Di; y++) {
+      const double ky = y - ci;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+      const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
+      const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
+      /* the unmasked pixels of a row form one interval [xlo, xhi) */
+      int xlo = 0, xhi = Di;
+      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
+      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      for (int x = 0; x < xlo; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      for (int x = xhi; x < Di; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      int x = xlo;
+      for (; x + 4 <= xhi; x += 4) {
+        const double k0 = x - ci;
+        const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
+        V ix, iy, iz, fx, fy, fz;
+        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), cv2),
+               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2), cv2), &ix, &fx);
+        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), cv2),
+               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2), cv2), &iy, &fy);
+        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), cv2),
+               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2), cv2), &iz, &fz);
+        const V in = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(ix, lim), wasm_u32x4_lt(iy, lim)), wasm_u32x4_lt(iz, lim));
+        if (!wasm_i32x4_all_true(in)) {
+          for (int l = 0; l < 4; l++) {
+            const double kx = k0 + l;
+            gather_one(vc, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, ore, oim, row + x + l);
+          }
+          continue;
+        }
+        const V idx = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(iz, Dv4), iy), Dv4), ix), 1);
+        const V uy = wasm_f32x4_sub(one, fy), uz = wasm_f32x4_sub(one, fz);
+        const V wa = wasm_f32x4_mul(uy, uz), wb = wasm_f32x4_mul(fy, uz), wc = wasm_f32x4_mul(uy, fz), wd = wasm_f32x4_mul(fy, fz);
+        const V v0 = YZ_LANE(0), v1 = YZ_LANE(1), v2 = YZ_LANE(2), v3 = YZ_LANE(3);
+        /* x interpolation, two pixels per vector: lo/hi = (x0 | x0+1) pairs of pixels l, l+1 */
+        const V lo01 = wasm_i32x4_shuffle(v0, v1, 0, 1, 4, 5), hi01 = wasm_i32x4_shuffle(v0, v1, 2, 3, 6, 7);
+        const V lo23 = wasm_i32x4_shuffle(v2, v3, 0, 1, 4, 5), hi23 = wasm_i32x4_shuffle(v2, v3, 2, 3, 6, 7);
+        const V r01 = fmadd(wasm_f32x4_sub(hi01, lo01), wasm_i32x4_shuffle(fx, fx, 0, 0, 1, 1), lo01);
+        const V r23 = fmadd(wasm_f32x4_sub(hi23, lo23), wasm_i32x4_shuffle(fx, fx, 2, 2, 3, 3), lo23);
+        wasm_v128_store(ore + row + x, wasm_i32x4_shuffle(r01, r23, 0, 2, 4, 6));
+        wasm_v128_store(oim + row + x, wasm_i32x4_shuffle(r01, r23, 1, 3, 5, 7));
+      }
+      for (; x < xhi; x++) {
+        const double kx = x - ci;
+        gather_one(vc, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, ore, oim, row + x);
+      }
     }
-  SAMPLE_LOOP_END
+  }
 }
 
 /* Adjoint of gather_ci: ADDS into the interleaved accumulator acc (2 Dv^3 floats). */
