@@ -3,9 +3,11 @@
  * channels, the image blurred by 11x11 isotropic Gaussians of variance 0.01, 0.1, 1, 10 and 100 px^2
  * (each kernel normalised to sum 1, reflect padding at the borders); then each channel of each image
  * is standardised (zero mean, unit std over its pixels) and mapped to mean 0.45, std 0.226.
- * Computed in plain TypeScript with separable 1D passes: a tfjs-wasm 11x11 1->5-channel convolution
- * took longer than the whole first conv block (XNNPACK handles 1 input channel poorly).
+ * Computed with separable 1D passes in WebAssembly SIMD (encoder/bnKernels.c; a TypeScript reference
+ * is kept): a tfjs-wasm 11x11 1->5-channel convolution took longer than the whole first conv block
+ * (XNNPACK handles 1 input channel poorly).
  */
+import { wasmFilterBank } from './encoder/bnEngine.js';
 import { tf } from './tfjsSetup.js';
 
 export const FILTER_BANK_VARIANCES_PX2 = [0.01, 0.1, 1, 10, 100] as const;
@@ -59,6 +61,8 @@ function reflect(i: number, n: number): number {
 export interface FilterBankOptions {
   /** Standardise each channel and map it to mean 0.45, std 0.226 (default true). */
   standardise?: boolean;
+  /** 'wasm' (default; WebAssembly SIMD, encoder/bnKernels.c) or 'js' (the TypeScript reference). */
+  engine?: 'wasm' | 'js';
 }
 
 /**
@@ -72,6 +76,11 @@ export function filterBankFeatures(images: Float32Array, B: number, D: number, o
   if (D <= half) throw new Error(`filter bank: image side ${D} must exceed ${half} px`);
   const C = FILTER_BANK_VARIANCES_PX2.length;
   const kernels = FILTER_BANK_VARIANCES_PX2.map((v) => gaussian1D(v, S));
+  if (opts.engine !== 'js') {
+    const g = new Float32Array(C * S);
+    kernels.forEach((k, c) => g.set(k, c * S));
+    return wasmFilterBank(images, B, D, g, S, C, opts.standardise !== false, FILTER_BANK_MEAN, FILTER_BANK_STD);
+  }
   const out = new Float32Array(B * D * D * C);
   const tmp = new Float64Array(D * D);
   const col = new Int32Array(D * S);

@@ -35,7 +35,8 @@ test('filter bank of a centred delta image equals the Gaussian kernels', () => {
   const D = 24;
   const img = new Float32Array(D * D);
   img[12 * D + 12] = 1;
-  const f = filterBankFeatures(img, 1, D, { standardise: false });
+  for (const engine of ['wasm', 'js'] as const) {
+  const f = filterBankFeatures(img, 1, D, { standardise: false, engine });
   const k = gaussianKernels();
   let err = 0;
   for (let c = 0; c < C; c++) {
@@ -46,14 +47,16 @@ test('filter bank of a centred delta image equals the Gaussian kernels', () => {
       err = Math.max(err, Math.abs(f[(y * D + x) * C + c]! - want));
     }
   }
-  assert.ok(err < 1e-7, `max error ${err}`);
+  assert.ok(err < 1e-7, `${engine}: max error ${err}`);
+  }
 });
 
 test('reflect padding: matches a direct 2D convolution with mirrored indices', () => {
   const D = 13;
   const B = 2;
   const img = Float32Array.from({ length: B * D * D }, (_, i) => Math.sin(0.37 * i) + 0.01 * i);
-  const f = filterBankFeatures(img, B, D, { standardise: false });
+  for (const engine of ['wasm', 'js'] as const) {
+  const f = filterBankFeatures(img, B, D, { standardise: false, engine });
   const k = gaussianKernels();
   const refl = (i: number): number => (i < 0 ? -i : i >= D ? 2 * (D - 1) - i : i);
   let err = 0;
@@ -64,14 +67,16 @@ test('reflect padding: matches a direct 2D convolution with mirrored indices', (
     }
     err = Math.max(err, Math.abs(s - f[((b * D + y) * D + x) * C + c]!));
   }
-  assert.ok(err < 1e-5, `max error ${err}`);
+  assert.ok(err < 1e-5, `${engine}: max error ${err}`);
+  }
 });
 
 test('standardised channels have mean 0.45 and std 0.226 per image', () => {
   const D = 16;
   const B = 3;
   const img = Float32Array.from({ length: B * D * D }, (_, i) => 5 + 3 * Math.cos(0.11 * i * i));
-  const f = filterBankFeatures(img, B, D);
+  for (const engine of ['wasm', 'js'] as const) {
+  const f = filterBankFeatures(img, B, D, { engine });
   for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
     let s1 = 0;
     let s2 = 0;
@@ -83,6 +88,7 @@ test('standardised channels have mean 0.45 and std 0.226 per image', () => {
     const mean = s1 / (D * D);
     const std = Math.sqrt(s2 / (D * D) - mean * mean);
     assert.ok(Math.abs(mean - FILTER_BANK_MEAN) < 1e-5, `mean ${mean}`);
-    assert.ok(Math.abs(std - FILTER_BANK_STD) < 1e-4, `std ${std}`);
+    assert.ok(Math.abs(std - FILTER_BANK_STD) < 1e-4, `${engine}: std ${std}`);
+  }
   }
 });

@@ -6,6 +6,7 @@
  *   apply:  y = x sc + sh (then ReLU)
  *   back1:  g = dy masked where x sc + sh <= 0 (if ReLU); per-channel sum g and sum g x (double)
  *   back2:  dx = p g + q (x - m) + r
+ * The same module also runs the encoder's input filter bank (wasmFilterBank, used by filterBank.ts).
  */
 import { BN_KERNELS_WASM_BASE64 } from './bnKernelsBinary.js';
 
@@ -71,6 +72,8 @@ interface BnExports {
     sg: number, sgx: number, a1: number, a2: number): void;
   bn_back2(x: number, dy: number, dx: number, n: number, C: number, sc: number, sh: number, relu: number,
     p: number, q: number, m: number, r: number): void;
+  fb_image(img: number, D: number, g: number, S: number, nc: number, out: number, pad: number, tmp: number,
+    plane: number, standardise: number, mu: number, sd: number): void;
 }
 
 /** The WebAssembly engine: one module instance, buffers laid out after its initial memory. */
@@ -152,12 +155,47 @@ class WasmBnEngine implements BnEngine {
     this.ex.bn_back2(bigAt[0]!, bigAt[1]!, bigAt[2]!, x.length / C, C, scA, shA, relu ? 1 : 0, pA, qA, mA, rA);
     return this.f32(bigAt[2]!, x.length).slice();
   }
+
+  /**
+   * Separable filter bank of B images (bnKernels.c fb_image): kernels g (nc x S taps), output
+   * channels-last Float32Array(B D D nc), optionally standardised to mean mu, std sd.
+   */
+  filterBank(images: Float32Array, B: number, D: number, g: Float32Array, S: number, nc: number,
+    standardise: boolean, mu: number, sd: number): Float32Array {
+    const align = (v: number): number => Math.ceil(v / 16) * 16;
+    const img = this.base;
+    const gA = align(img + 4 * D * D);
+    const out = align(gA + 4 * g.length);
+    const pad = align(out + 4 * D * D * nc);
+    const tmp = align(pad + 4 * (D + S));
+    const plane = align(tmp + 4 * D * D);
+    const need = align(plane + 4 * D * D) - this.ex.memory.buffer.byteLength;
+    if (need > 0) this.ex.memory.grow(Math.ceil(need / 65536));
+    this.f32(gA, g.length).set(g);
+    const res = new Float32Array(B * D * D * nc);
+    for (let b = 0; b < B; b++) {
+      this.f32(img, D * D).set(images.subarray(b * D * D, (b + 1) * D * D));
+      this.ex.fb_image(img, D, gA, S, nc, out, pad, tmp, plane, standardise ? 1 : 0, mu, sd);
+      res.set(this.f32(out, D * D * nc), b * D * D * nc);
+    }
+    return res;
+  }
 }
 
-let wasmEngine: BnEngine | null = null;
+let wasmEngine: WasmBnEngine | null = null;
+
+function wasm(): WasmBnEngine {
+  if (wasmEngine === null) wasmEngine = new WasmBnEngine();
+  return wasmEngine;
+}
 
 /** The default engine (WebAssembly SIMD; created once). */
 export function defaultBnEngine(): BnEngine {
-  if (wasmEngine === null) wasmEngine = new WasmBnEngine();
-  return wasmEngine;
+  return wasm();
+}
+
+/** The filter bank on the WebAssembly SIMD module (see WasmBnEngine.filterBank). */
+export function wasmFilterBank(images: Float32Array, B: number, D: number, g: Float32Array, S: number, nc: number,
+  standardise: boolean, mu: number, sd: number): Float32Array {
+  return wasm().filterBank(images, B, D, g, S, nc, standardise, mu, sd);
 }

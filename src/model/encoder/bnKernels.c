@@ -1,6 +1,6 @@
 // BatchNorm(+ReLU) passes over channels-last float32 data, and the separable filter-bank pass, for
-// WebAssembly SIMD (clang --target=wasm32 -O3 -msimd128; see bnKernelsBuild.sh). Called from
-// bnWasm.ts; x, y, dy, dx are n x C row-major; per-channel statistics are accumulated in double.
+// WebAssembly SIMD (clang --target=wasm32 -O3 -msimd128 -mbulk-memory; see bnKernelsBuild.sh). Called from
+// bnEngine.ts; x, y, dy, dx are n x C row-major; per-channel statistics are accumulated in double.
 #include <wasm_simd128.h>
 
 #define EXPORT(name) __attribute__((export_name(#name)))
@@ -107,5 +107,61 @@ void bn_back2(const float *x, const float *dy, float *dx, int n, int C, const fl
       if (relu && !(r[c] * sc[c] + sh[c] > 0)) g = 0;
       o[c] = p[c] * g + q[c] * (r[c] - m[c]) + rr[c];
     }
+  }
+}
+
+// Filter bank of one D x D image: for each of nc separable kernels g[c*S..] (S taps, S odd),
+// reflect-padded horizontal then vertical pass, then (if standardise) per-channel standardisation
+// to mean `mu`, std `sd`; written channels-last to out[(y D + x) nc + c]. Scratch: pad (D + S),
+// tmp and plane (D D floats each).
+EXPORT(fb_image)
+void fb_image(const float *img, int D, const float *g, int S, int nc, float *out, float *pad, float *tmp,
+              float *plane, int standardise, float mu, float sd) {
+  int h = S / 2;
+  for (int c = 0; c < nc; c++) {
+    const float *gc = g + c * S;
+    for (int y = 0; y < D; y++) {
+      const float *row = img + y * D;
+      for (int i = 0; i < D + 2 * h; i++) {
+        int j = i - h;
+        j = j < 0 ? -j : (j >= D ? 2 * (D - 1) - j : j);
+        pad[i] = row[j];
+      }
+      float *o = tmp + y * D;
+      int x = 0;
+      for (; x + 4 <= D; x += 4) {
+        v128_t acc = wasm_f32x4_splat(0.0f);
+        for (int t = 0; t < S; t++) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(gc[t]), wasm_v128_load(pad + x + t)));
+        wasm_v128_store(o + x, acc);
+      }
+      for (; x < D; x++) {
+        float a = 0;
+        for (int t = 0; t < S; t++) a += gc[t] * pad[x + t];
+        o[x] = a;
+      }
+    }
+    double s1 = 0, s2 = 0;
+    for (int y = 0; y < D; y++) {
+      float *o = plane + y * D;
+      for (int x = 0; x < D; x++) o[x] = 0;
+      for (int t = 0; t < S; t++) {
+        int j = y + t - h;
+        j = j < 0 ? -j : (j >= D ? 2 * (D - 1) - j : j);
+        const float *src = tmp + j * D;
+        v128_t w = wasm_f32x4_splat(gc[t]);
+        int x = 0;
+        for (; x + 4 <= D; x += 4) wasm_v128_store(o + x, wasm_f32x4_add(wasm_v128_load(o + x), wasm_f32x4_mul(w, wasm_v128_load(src + x))));
+        for (; x < D; x++) o[x] += gc[t] * src[x];
+      }
+      for (int x = 0; x < D; x++) { s1 += o[x]; s2 += (double)o[x] * o[x]; }
+    }
+    float scale = 1, shift = 0;
+    if (standardise) {
+      double n = (double)D * D, mean = s1 / n, var = s2 / n - mean * mean;
+      double std = var > 0 ? __builtin_sqrt(var) : 0;
+      scale = std > 0 ? (float)(sd / std) : 0;
+      shift = (float)(mu - mean * scale);
+    }
+    for (int k = 0; k < D * D; k++) out[k * nc + c] = plane[k] * scale + shift;
   }
 }
