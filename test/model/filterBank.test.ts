@@ -36,18 +36,18 @@ test('filter bank of a centred delta image equals the Gaussian kernels', () => {
   const img = new Float32Array(D * D);
   img[12 * D + 12] = 1;
   for (const engine of ['wasm', 'js'] as const) {
-  const f = filterBankFeatures(img, 1, D, { standardise: false, engine });
-  const k = gaussianKernels();
-  let err = 0;
-  for (let c = 0; c < C; c++) {
-    for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
-      const dy = y - 12 + 5;
-      const dx = x - 12 + 5;
-      const want = dy >= 0 && dy < S && dx >= 0 && dx < S ? k[c * S * S + dy * S + dx]! : 0;
-      err = Math.max(err, Math.abs(f[(y * D + x) * C + c]! - want));
+    const f = filterBankFeatures(img, 1, D, { standardise: false, engine });
+    const k = gaussianKernels();
+    let err = 0;
+    for (let c = 0; c < C; c++) {
+      for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+        const dy = y - 12 + 5;
+        const dx = x - 12 + 5;
+        const want = dy >= 0 && dy < S && dx >= 0 && dx < S ? k[c * S * S + dy * S + dx]! : 0;
+        err = Math.max(err, Math.abs(f[(y * D + x) * C + c]! - want));
+      }
     }
-  }
-  assert.ok(err < 1e-7, `${engine}: max error ${err}`);
+    assert.ok(err < 1e-7, `${engine}: max error ${err}`);
   }
 });
 
@@ -56,18 +56,18 @@ test('reflect padding: matches a direct 2D convolution with mirrored indices', (
   const B = 2;
   const img = Float32Array.from({ length: B * D * D }, (_, i) => Math.sin(0.37 * i) + 0.01 * i);
   for (const engine of ['wasm', 'js'] as const) {
-  const f = filterBankFeatures(img, B, D, { standardise: false, engine });
-  const k = gaussianKernels();
-  const refl = (i: number): number => (i < 0 ? -i : i >= D ? 2 * (D - 1) - i : i);
-  let err = 0;
-  for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
-    let s = 0;
-    for (let u = 0; u < S; u++) for (let v = 0; v < S; v++) {
-      s += k[c * S * S + u * S + v]! * img[b * D * D + refl(y + u - 5) * D + refl(x + v - 5)]!;
+    const f = filterBankFeatures(img, B, D, { standardise: false, engine });
+    const k = gaussianKernels();
+    const refl = (i: number): number => (i < 0 ? -i : i >= D ? 2 * (D - 1) - i : i);
+    let err = 0;
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+      let s = 0;
+      for (let u = 0; u < S; u++) for (let v = 0; v < S; v++) {
+        s += k[c * S * S + u * S + v]! * img[b * D * D + refl(y + u - 5) * D + refl(x + v - 5)]!;
+      }
+      err = Math.max(err, Math.abs(s - f[((b * D + y) * D + x) * C + c]!));
     }
-    err = Math.max(err, Math.abs(s - f[((b * D + y) * D + x) * C + c]!));
-  }
-  assert.ok(err < 1e-5, `${engine}: max error ${err}`);
+    assert.ok(err < 1e-5, `${engine}: max error ${err}`);
   }
 });
 
@@ -76,19 +76,19 @@ test('standardised channels have mean 0.45 and std 0.226 per image', () => {
   const B = 3;
   const img = Float32Array.from({ length: B * D * D }, (_, i) => 5 + 3 * Math.cos(0.11 * i * i));
   for (const engine of ['wasm', 'js'] as const) {
-  const f = filterBankFeatures(img, B, D, { engine });
-  for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = 0; i < D * D; i++) {
-      const v = f[(b * D * D + i) * C + c]!;
-      s1 += v;
-      s2 += v * v;
+    const f = filterBankFeatures(img, B, D, { engine });
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
+      let s1 = 0;
+      let s2 = 0;
+      for (let i = 0; i < D * D; i++) {
+        const v = f[(b * D * D + i) * C + c]!;
+        s1 += v;
+        s2 += v * v;
+      }
+      const mean = s1 / (D * D);
+      const std = Math.sqrt(s2 / (D * D) - mean * mean);
+      assert.ok(Math.abs(mean - FILTER_BANK_MEAN) < 1e-5, `mean ${mean}`);
+      assert.ok(Math.abs(std - FILTER_BANK_STD) < 1e-4, `${engine}: std ${std}`);
     }
-    const mean = s1 / (D * D);
-    const std = Math.sqrt(s2 / (D * D) - mean * mean);
-    assert.ok(Math.abs(mean - FILTER_BANK_MEAN) < 1e-5, `mean ${mean}`);
-    assert.ok(Math.abs(std - FILTER_BANK_STD) < 1e-4, `${engine}: std ${std}`);
-  }
   }
 });

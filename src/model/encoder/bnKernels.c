@@ -46,12 +46,22 @@ void bn_apply(const float *x, float *y, int n, int C, const float *sc, const flo
   }
 }
 
+// dy masked by the ReLU: zero where the pre-activation x sc + sh is not positive.
+static inline v128_t relu_mask4(v128_t xv, v128_t g, const float *sc, const float *sh, int relu) {
+  if (!relu) return g;
+  v128_t pre = wasm_f32x4_add(wasm_f32x4_mul(xv, wasm_v128_load(sc)), wasm_v128_load(sh));
+  return wasm_v128_and(g, wasm_f32x4_gt(pre, wasm_f32x4_splat(0.0f)));
+}
+
+static inline float relu_mask1(float x, float g, float sc, float sh, int relu) {
+  return relu && !(x * sc + sh > 0) ? 0 : g;
+}
+
 // Backward pass 1: g = dy masked where x sc + sh <= 0 (if relu); sums of g and g x per channel.
 EXPORT(bn_back1)
 void bn_back1(const float *x, const float *dy, int n, int C, const float *sc, const float *sh, int relu,
               double *sg, double *sgx, float *a1, float *a2) {
   for (int c = 0; c < C; c++) { sg[c] = 0; sgx[c] = 0; }
-  v128_t z = wasm_f32x4_splat(0.0f);
   for (int i0 = 0; i0 < n; i0 += 64) {
     int i1 = i0 + 64 < n ? i0 + 64 : n;
     for (int c = 0; c < C; c++) { a1[c] = 0; a2[c] = 0; }
@@ -61,17 +71,12 @@ void bn_back1(const float *x, const float *dy, int n, int C, const float *sc, co
       int c = 0;
       for (; c + 4 <= C; c += 4) {
         v128_t xv = wasm_v128_load(r + c);
-        v128_t g = wasm_v128_load(d + c);
-        if (relu) {
-          v128_t pre = wasm_f32x4_add(wasm_f32x4_mul(xv, wasm_v128_load(sc + c)), wasm_v128_load(sh + c));
-          g = wasm_v128_and(g, wasm_f32x4_gt(pre, z));
-        }
+        v128_t g = relu_mask4(xv, wasm_v128_load(d + c), sc + c, sh + c, relu);
         wasm_v128_store(a1 + c, wasm_f32x4_add(wasm_v128_load(a1 + c), g));
         wasm_v128_store(a2 + c, wasm_f32x4_add(wasm_v128_load(a2 + c), wasm_f32x4_mul(g, xv)));
       }
       for (; c < C; c++) {
-        float g = d[c];
-        if (relu && !(r[c] * sc[c] + sh[c] > 0)) g = 0;
+        float g = relu_mask1(r[c], d[c], sc[c], sh[c], relu);
         a1[c] += g;
         a2[c] += g * r[c];
       }
@@ -84,7 +89,6 @@ void bn_back1(const float *x, const float *dy, int n, int C, const float *sc, co
 EXPORT(bn_back2)
 void bn_back2(const float *x, const float *dy, float *dx, int n, int C, const float *sc, const float *sh, int relu,
               const float *p, const float *q, const float *m, const float *rr) {
-  v128_t z = wasm_f32x4_splat(0.0f);
   for (int i = 0; i < n; i++) {
     const float *r = x + (long)i * C;
     const float *d = dy + (long)i * C;
@@ -92,19 +96,14 @@ void bn_back2(const float *x, const float *dy, float *dx, int n, int C, const fl
     int c = 0;
     for (; c + 4 <= C; c += 4) {
       v128_t xv = wasm_v128_load(r + c);
-      v128_t g = wasm_v128_load(d + c);
-      if (relu) {
-        v128_t pre = wasm_f32x4_add(wasm_f32x4_mul(xv, wasm_v128_load(sc + c)), wasm_v128_load(sh + c));
-        g = wasm_v128_and(g, wasm_f32x4_gt(pre, z));
-      }
+      v128_t g = relu_mask4(xv, wasm_v128_load(d + c), sc + c, sh + c, relu);
       v128_t xm = wasm_f32x4_sub(xv, wasm_v128_load(m + c));
       v128_t v = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(p + c), g),
                                                wasm_f32x4_mul(wasm_v128_load(q + c), xm)), wasm_v128_load(rr + c));
       wasm_v128_store(o + c, v);
     }
     for (; c < C; c++) {
-      float g = d[c];
-      if (relu && !(r[c] * sc[c] + sh[c] > 0)) g = 0;
+      float g = relu_mask1(r[c], d[c], sc[c], sh[c], relu);
       o[c] = p[c] * g + q[c] * (r[c] - m[c]) + rr[c];
     }
   }
