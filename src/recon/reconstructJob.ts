@@ -81,7 +81,7 @@ export function decoderMap(trainer: SemiAmortizedTrainer): Float32Array {
 }
 
 function gtRotations(path: string, n: number): { rots: Float64Array; origins: Float64Array; boxPx: number } {
-  const gt = loadParticles(path, { checkStacks: false });
+  const gt = loadParticles(path, { checkStacks: false, allowOutside: true }); // metadata only: no image is read
   if (gt.particles.length !== n) throw new InputError(path, `has ${gt.particles.length} particles, the input has ${n}`);
   const rots = new Float64Array(9 * n);
   const origins = new Float64Array(2 * n);

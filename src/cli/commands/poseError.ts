@@ -32,7 +32,7 @@ export function readPoseSet(path: string, boxPx?: number): PoseSet {
   }
   // Only poses are used: stacks are not opened, and the amplitude contrast (a CTF value RELION 3.0
   // files may lack) gets a placeholder that nothing here reads.
-  const set = loadParticles(path, { checkStacks: false, amplitudeContrast: 0.1, ...(boxPx !== undefined ? { boxPx } : {}) });
+  const set = loadParticles(path, { checkStacks: false, allowOutside: true, amplitudeContrast: 0.1, ...(boxPx !== undefined ? { boxPx } : {}) });
   const n = set.particles.length;
   const rotations = new Float64Array(9 * n);
   let originsPx: Float64Array | null = new Float64Array(2 * n);
