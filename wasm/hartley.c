@@ -9,6 +9,7 @@
  * -A) produces, so both routes pick the same cells.
  */
 #include "trilinear.h"
+#include "simd4.h"
 
 INLINE float sample_r(const float *v, int Dv, const Tri *t) {
   if (tri_inside(t, Dv)) return tri_interior(v, Dv, t);
@@ -16,16 +17,105 @@ INLINE float sample_r(const float *v, int Dv, const Tri *t) {
   return 0.0f;
 }
 
+/* F at one pixel from its relative sample point q (the scalar path of gather_h). */
+INLINE void gather_h_one(const float *H, int Dv, double qx, double qy, double qz, float *ore, float *oim, size_t o) {
+  const int cv = Dv / 2;
+  Tri t1, t2;
+  tri_setup(qx + cv, qy + cv, qz + cv, &t1);
+  tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
+  const float h1 = sample_r(H, Dv, &t1), h2 = sample_r(H, Dv, &t2);
+  ore[o] = 0.5f * (h1 + h2);
+  oim[o] = 0.5f * (h2 - h1);
+}
+
+/* Rows (x0, x0+1) of the cells of lane L at +q (lanes 0,1) and -q (lanes 2,3), y/z-interpolated. */
+#define H_LANE(L)                                                                                  \
+  ({                                                                                              \
+    const float *p_ = H + wasm_i32x4_extract_lane(i1, L), *m_ = H + wasm_i32x4_extract_lane(i2, L); \
+    V v_ = wasm_f32x4_mul(wasm_v128_load64_lane(m_, wasm_v128_load64_zero(p_), 1),                \
+                          wasm_i32x4_shuffle(wa1, wa2, L, L, L + 4, L + 4));                      \
+    v_ = fmadd(wasm_v128_load64_lane(m_ + sy, wasm_v128_load64_zero(p_ + sy), 1),                 \
+               wasm_i32x4_shuffle(wb1, wb2, L, L, L + 4, L + 4), v_);                             \
+    v_ = fmadd(wasm_v128_load64_lane(m_ + sz, wasm_v128_load64_zero(p_ + sz), 1),                 \
+               wasm_i32x4_shuffle(wc1, wc2, L, L, L + 4, L + 4), v_);                             \
+    fmadd(wasm_v128_load64_lane(m_ + sz + sy, wasm_v128_load64_zero(p_ + sz + sy), 1),            \
+          wasm_i32x4_shuffle(wd1, wd2, L, L, L + 4, L + 4), v_);                                  \
+  })
+
+/*
+ * Hartley slices of slices b0..b1-1. Pixels 4 at a time: sample points +q and -q (float64, the
+ * scalar expressions), cells, fractions and weights in SIMD; each of the 4 cell rows of a pixel
+ * is one 64-bit load per sample point. Groups with a cell on the border use gather_h_one.
+ * (SIMD and scalar paths round differently in the last bit: y/z before x versus x first.)
+ */
 EXPORT void gather_h(const float *H, int Dv, const double *rots, int b0, int b1, int Di, float *ore, float *oim,
                      double r2max) {
-  SAMPLE_LOOP_BEGIN
-    if (masked) { ore[o] = 0.0f; oim[o] = 0.0f; continue; }
-    Tri t2;
-    tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
-    const float h1 = sample_r(H, Dv, &t), h2 = sample_r(H, Dv, &t2);
-    ore[o] = 0.5f * (h1 + h2);
-    oim[o] = 0.5f * (h2 - h1);
-  SAMPLE_LOOP_END
+  const size_t sy = (size_t)Dv, sz = (size_t)Dv * Dv;
+  const int ci = Di / 2, cv = Dv / 2;
+  const double sc = (double)Dv / (double)Di;
+  const V lim = wasm_i32x4_splat(Dv - 1), one = wasm_f32x4_splat(1.0f), half = wasm_f32x4_splat(0.5f);
+  const V cv2 = wasm_f64x2_splat((double)cv), Dv4 = wasm_i32x4_splat(Dv);
+  for (int b = b0; b < b1; b++) {
+    const double *A = rots + 9 * b;
+    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+    const V ax2 = wasm_f64x2_splat(ax), ay2 = wasm_f64x2_splat(ay), az2 = wasm_f64x2_splat(az);
+    for (int y = 0; y < Di; y++) {
+      const double ky = y - ci;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+      const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
+      const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
+      int xlo = 0, xhi = Di;
+      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
+      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      for (int x = 0; x < xlo; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      for (int x = xhi; x < Di; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      int x = xlo;
+      for (; x + 4 <= xhi; x += 4) {
+        const double k0 = x - ci;
+        const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
+        const V qxA = wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), qxB = wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2);
+        const V qyA = wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), qyB = wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2);
+        const V qzA = wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), qzB = wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2);
+        V x1, y1, z1, fx1, fy1, fz1, x2, y2, z2, fx2, fy2, fz2;
+        split4(wasm_f64x2_add(qxA, cv2), wasm_f64x2_add(qxB, cv2), &x1, &fx1);
+        split4(wasm_f64x2_add(qyA, cv2), wasm_f64x2_add(qyB, cv2), &y1, &fy1);
+        split4(wasm_f64x2_add(qzA, cv2), wasm_f64x2_add(qzB, cv2), &z1, &fz1);
+        split4(wasm_f64x2_add(wasm_f64x2_neg(qxA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qxB), cv2), &x2, &fx2);
+        split4(wasm_f64x2_add(wasm_f64x2_neg(qyA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qyB), cv2), &y2, &fy2);
+        split4(wasm_f64x2_add(wasm_f64x2_neg(qzA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qzB), cv2), &z2, &fz2);
+        const V in1 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x1, lim), wasm_u32x4_lt(y1, lim)), wasm_u32x4_lt(z1, lim));
+        const V in2 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x2, lim), wasm_u32x4_lt(y2, lim)), wasm_u32x4_lt(z2, lim));
+        if (!wasm_i32x4_all_true(wasm_v128_and(in1, in2))) {
+          for (int l = 0; l < 4; l++) {
+            const double kx = k0 + l;
+            gather_h_one(H, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, ore, oim, row + x + l);
+          }
+          continue;
+        }
+        /* float indices of the cells' first voxels */
+        const V i1 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z1, Dv4), y1), Dv4), x1);
+        const V i2 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z2, Dv4), y2), Dv4), x2);
+        const V uy1 = wasm_f32x4_sub(one, fy1), uz1 = wasm_f32x4_sub(one, fz1);
+        const V uy2 = wasm_f32x4_sub(one, fy2), uz2 = wasm_f32x4_sub(one, fz2);
+        const V wa1 = wasm_f32x4_mul(uy1, uz1), wb1 = wasm_f32x4_mul(fy1, uz1), wc1 = wasm_f32x4_mul(uy1, fz1), wd1 = wasm_f32x4_mul(fy1, fz1);
+        const V wa2 = wasm_f32x4_mul(uy2, uz2), wb2 = wasm_f32x4_mul(fy2, uz2), wc2 = wasm_f32x4_mul(uy2, fz2), wd2 = wasm_f32x4_mul(fy2, fz2);
+        const V v0 = H_LANE(0), v1 = H_LANE(1), v2 = H_LANE(2), v3 = H_LANE(3);
+        /* x interpolation: lo/hi = x0/x0+1 values of (h1, h2) for two pixels */
+        const V lo01 = wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6), hi01 = wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7);
+        const V lo23 = wasm_i32x4_shuffle(v2, v3, 0, 2, 4, 6), hi23 = wasm_i32x4_shuffle(v2, v3, 1, 3, 5, 7);
+        const V r01 = fmadd(wasm_f32x4_sub(hi01, lo01), wasm_i32x4_shuffle(fx1, fx2, 0, 4, 1, 5), lo01);
+        const V r23 = fmadd(wasm_f32x4_sub(hi23, lo23), wasm_i32x4_shuffle(fx1, fx2, 2, 6, 3, 7), lo23);
+        const V h1 = wasm_i32x4_shuffle(r01, r23, 0, 2, 4, 6), h2 = wasm_i32x4_shuffle(r01, r23, 1, 3, 5, 7);
+        wasm_v128_store(ore + row + x, wasm_f32x4_mul(half, wasm_f32x4_add(h1, h2)));
+        wasm_v128_store(oim + row + x, wasm_f32x4_mul(half, wasm_f32x4_sub(h2, h1)));
+      }
+      for (; x < xhi; x++) {
+        const double kx = x - ci;
+        gather_h_one(H, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, ore, oim, row + x);
+      }
+    }
+  }
 }
 
 /* ADDS dL/dH for slices b0..b1-1 into acc (Dv^3). */
@@ -41,24 +131,144 @@ EXPORT void scatter_h(const float *gre, const float *gim, int Di, const double *
   SAMPLE_LOOP_END
 }
 
-/* dL/dA for slices b0..b1-1 (overwrites dR[9b..9b+8]; row 2 is zero), float64 accumulation. */
+/* dL/dq at one pixel (the scalar path of rotgrad_h). */
+INLINE void rotgrad_h_one(const float *H, int Dv, double qx, double qy, double qz, float gr, float gi, float *px,
+                          float *py, float *pz) {
+  const int cv = Dv / 2;
+  Tri t, t2;
+  tri_setup(qx + cv, qy + cv, qz + cv, &t);
+  tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
+  *px = 0; *py = 0; *pz = 0;
+  if (tri_touches(&t, Dv)) {
+    float gx, gy, gz;
+    const float a = 0.5f * (gr - gi);
+    tri_grad(H, Dv, &t, tri_inside(&t, Dv), 1, &gx, &gy, &gz);
+    *px += a * gx; *py += a * gy; *pz += a * gz;
+  }
+  if (tri_touches(&t2, Dv)) {
+    float gx, gy, gz;
+    const float bb = 0.5f * (gr + gi);
+    tri_grad(H, Dv, &t2, tri_inside(&t2, Dv), 1, &gx, &gy, &gz);
+    *px -= bb * gx; *py -= bb * gy; *pz -= bb * gz;
+  }
+}
+
+/* Lane L of rotgrad_h: cell rows of +q (lanes 0,1: x0, x0+1) and -q (lanes 2,3); X, Y, Z as in
+ * rotgrad_one (slices_pairs.c) times the lane's weights into PX, PY, PZ (summed by hsum4). */
+#define RH_LANE(L, PX, PY, PZ)                                                                     \
+  do {                                                                                            \
+    const float *p_ = H + wasm_i32x4_extract_lane(i1, L), *m_ = H + wasm_i32x4_extract_lane(i2, L); \
+    const V a_ = wasm_v128_load64_lane(m_, wasm_v128_load64_zero(p_), 1);                         \
+    const V b_ = wasm_v128_load64_lane(m_ + sy, wasm_v128_load64_zero(p_ + sy), 1);               \
+    const V c_ = wasm_v128_load64_lane(m_ + sz, wasm_v128_load64_zero(p_ + sz), 1);               \
+    const V d_ = wasm_v128_load64_lane(m_ + sz + sy, wasm_v128_load64_zero(p_ + sz + sy), 1);     \
+    V X_ = wasm_f32x4_mul(a_, wasm_i32x4_shuffle(wa1, wa2, L, L, L + 4, L + 4));                 \
+    X_ = fmadd(b_, wasm_i32x4_shuffle(wb1, wb2, L, L, L + 4, L + 4), X_);                         \
+    X_ = fmadd(c_, wasm_i32x4_shuffle(wc1, wc2, L, L, L + 4, L + 4), X_);                         \
+    X_ = fmadd(d_, wasm_i32x4_shuffle(wd1, wd2, L, L, L + 4, L + 4), X_);                         \
+    const V Y_ = fmadd(wasm_f32x4_sub(b_, a_), wasm_i32x4_shuffle(uz1, uz2, L, L, L + 4, L + 4),   \
+                       wasm_f32x4_mul(wasm_f32x4_sub(d_, c_), wasm_i32x4_shuffle(fz1, fz2, L, L, L + 4, L + 4))); \
+    const V Z_ = fmadd(wasm_f32x4_sub(c_, a_), wasm_i32x4_shuffle(uy1, uy2, L, L, L + 4, L + 4),   \
+                       wasm_f32x4_mul(wasm_f32x4_sub(d_, b_), wasm_i32x4_shuffle(fy1, fy2, L, L, L + 4, L + 4))); \
+    const V ab_ = wasm_i32x4_shuffle(a4, b4, L, L, L + 4, L + 4); /* (a, a, b, b) */            \
+    const V lo_ = wasm_i32x4_shuffle(ux1, fx1, L, L + 4, L, L + 4);                               \
+    const V hi_ = wasm_i32x4_shuffle(ux2, fx2, L, L + 4, L, L + 4);                               \
+    const V W_ = wasm_f32x4_mul(wasm_f32x4_mul(ab_, sgnW), wasm_i32x4_shuffle(lo_, hi_, 0, 1, 6, 7)); \
+    PX = wasm_f32x4_mul(X_, wasm_f32x4_mul(ab_, sgnX));                                           \
+    PY = wasm_f32x4_mul(Y_, W_);                                                                  \
+    PZ = wasm_f32x4_mul(Z_, W_);                                                                  \
+  } while (0)
+
+/*
+ * dL/dA for slices b0..b1-1 (overwrites dR[9b..9b+8]; row 2 is zero), float64 accumulation.
+ * Pixels 4 at a time like gather_h; dL/dq = a grad H(q) - b grad H(-q), a = (gRe - gIm)/2,
+ * b = (gRe + gIm)/2; border groups use rotgrad_h_one.
+ */
 EXPORT void rotgrad_h(const float *H, int Dv, const double *rots, int b0, int b1, int Di, const float *gre,
                       const float *gim, double *dR, double r2max) {
-  ROTGRAD_LOOP_BEGIN
-    const float gr = gre[o], gi = gim[o];
-    Tri t2;
-    tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
-    if (tri_touches(&t, Dv)) {
-      float gx, gy, gz;
-      const float a = 0.5f * (gr - gi);
-      tri_grad(H, Dv, &t, tri_inside(&t, Dv), 1, &gx, &gy, &gz);
-      px += a * gx; py += a * gy; pz += a * gz;
+  const size_t sy = (size_t)Dv, sz = (size_t)Dv * Dv;
+  const int ci = Di / 2, cv = Dv / 2;
+  const double sc = (double)Dv / (double)Di;
+  const V lim = wasm_i32x4_splat(Dv - 1), one = wasm_f32x4_splat(1.0f), half = wasm_f32x4_splat(0.5f);
+  const V cv2 = wasm_f64x2_splat((double)cv), Dv4 = wasm_i32x4_splat(Dv);
+  const V sgnX = wasm_f32x4_make(-1.0f, 1.0f, 1.0f, -1.0f), sgnW = wasm_f32x4_make(1.0f, 1.0f, -1.0f, -1.0f);
+  for (int b = b0; b < b1; b++) {
+    const double *A = rots + 9 * b;
+    const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+    const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+    const V ax2 = wasm_f64x2_splat(ax), ay2 = wasm_f64x2_splat(ay), az2 = wasm_f64x2_splat(az);
+    double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0;
+    for (int y = 0; y < Di; y++) {
+      const double ky = y - ci;
+      const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+      const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
+      const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
+      double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
+      int xlo = 0, xhi = Di;
+      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
+      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      for (int x = xlo; x < xhi;) {
+        float px[4], py[4], pz[4];
+        const double k0 = x - ci;
+        const int n = x + 4 <= xhi ? 4 : 1;
+        int simd = 0;
+        if (n == 4) {
+          const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
+          const V qxA = wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), qxB = wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2);
+          const V qyA = wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), qyB = wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2);
+          const V qzA = wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), qzB = wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2);
+          V x1, y1, z1, fx1, fy1, fz1, x2, y2, z2, fx2, fy2, fz2;
+          split4(wasm_f64x2_add(qxA, cv2), wasm_f64x2_add(qxB, cv2), &x1, &fx1);
+          split4(wasm_f64x2_add(qyA, cv2), wasm_f64x2_add(qyB, cv2), &y1, &fy1);
+          split4(wasm_f64x2_add(qzA, cv2), wasm_f64x2_add(qzB, cv2), &z1, &fz1);
+          split4(wasm_f64x2_add(wasm_f64x2_neg(qxA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qxB), cv2), &x2, &fx2);
+          split4(wasm_f64x2_add(wasm_f64x2_neg(qyA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qyB), cv2), &y2, &fy2);
+          split4(wasm_f64x2_add(wasm_f64x2_neg(qzA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qzB), cv2), &z2, &fz2);
+          const V in1 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x1, lim), wasm_u32x4_lt(y1, lim)), wasm_u32x4_lt(z1, lim));
+          const V in2 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x2, lim), wasm_u32x4_lt(y2, lim)), wasm_u32x4_lt(z2, lim));
+          if (wasm_i32x4_all_true(wasm_v128_and(in1, in2))) {
+            const V i1 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z1, Dv4), y1), Dv4), x1);
+            const V i2 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z2, Dv4), y2), Dv4), x2);
+            const V ux1 = wasm_f32x4_sub(one, fx1), uy1 = wasm_f32x4_sub(one, fy1), uz1 = wasm_f32x4_sub(one, fz1);
+            const V ux2 = wasm_f32x4_sub(one, fx2), uy2 = wasm_f32x4_sub(one, fy2), uz2 = wasm_f32x4_sub(one, fz2);
+            const V wa1 = wasm_f32x4_mul(uy1, uz1), wb1 = wasm_f32x4_mul(fy1, uz1), wc1 = wasm_f32x4_mul(uy1, fz1), wd1 = wasm_f32x4_mul(fy1, fz1);
+            const V wa2 = wasm_f32x4_mul(uy2, uz2), wb2 = wasm_f32x4_mul(fy2, uz2), wc2 = wasm_f32x4_mul(uy2, fz2), wd2 = wasm_f32x4_mul(fy2, fz2);
+            const V g4r = wasm_v128_load(gre + row + x), g4i = wasm_v128_load(gim + row + x);
+            const V a4 = wasm_f32x4_mul(half, wasm_f32x4_sub(g4r, g4i)), b4 = wasm_f32x4_mul(half, wasm_f32x4_add(g4r, g4i));
+            V PX0, PY0, PZ0, PX1, PY1, PZ1, PX2, PY2, PZ2, PX3, PY3, PZ3;
+            RH_LANE(0, PX0, PY0, PZ0);
+            RH_LANE(1, PX1, PY1, PZ1);
+            RH_LANE(2, PX2, PY2, PZ2);
+            RH_LANE(3, PX3, PY3, PZ3);
+            const V sx = hsum4(PX0, PX1, PX2, PX3), sy4 = hsum4(PY0, PY1, PY2, PY3), sz4 = hsum4(PZ0, PZ1, PZ2, PZ3);
+            px[0] = wasm_f32x4_extract_lane(sx, 0); px[1] = wasm_f32x4_extract_lane(sx, 1);
+            px[2] = wasm_f32x4_extract_lane(sx, 2); px[3] = wasm_f32x4_extract_lane(sx, 3);
+            py[0] = wasm_f32x4_extract_lane(sy4, 0); py[1] = wasm_f32x4_extract_lane(sy4, 1);
+            py[2] = wasm_f32x4_extract_lane(sy4, 2); py[3] = wasm_f32x4_extract_lane(sy4, 3);
+            pz[0] = wasm_f32x4_extract_lane(sz4, 0); pz[1] = wasm_f32x4_extract_lane(sz4, 1);
+            pz[2] = wasm_f32x4_extract_lane(sz4, 2); pz[3] = wasm_f32x4_extract_lane(sz4, 3);
+            simd = 1;
+          }
+        }
+        if (!simd) {
+          for (int l = 0; l < n; l++) {
+            const double kx = k0 + l;
+            rotgrad_h_one(H, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, gre[row + x + l], gim[row + x + l], &px[l], &py[l], &pz[l]);
+          }
+        }
+        for (int l = 0; l < n; l++) {
+          const double kx = k0 + l;
+          rowx += px[l]; rowy += py[l]; rowz += pz[l];
+          kxx += kx * px[l]; kxy += kx * py[l]; kxz += kx * pz[l];
+        }
+        x += n;
+      }
+      s0x += kxx; s0y += kxy; s0z += kxz;
+      s1x += ky * rowx; s1y += ky * rowy; s1z += ky * rowz;
     }
-    if (tri_touches(&t2, Dv)) {
-      float gx, gy, gz;
-      const float bb = 0.5f * (gr + gi);
-      tri_grad(H, Dv, &t2, tri_inside(&t2, Dv), 1, &gx, &gy, &gz);
-      px -= bb * gx; py -= bb * gy; pz -= bb * gz;
-    }
-  ROTGRAD_LOOP_END
+    double *out = dR + 9 * b;
+    out[0] = s0x * sc; out[1] = s0y * sc; out[2] = s0z * sc;
+    out[3] = s1x * sc; out[4] = s1y * sc; out[5] = s1z * sc;
+    out[6] = 0; out[7] = 0; out[8] = 0;
+  }
 }
