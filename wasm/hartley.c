@@ -6,7 +6,9 @@
  * Backward for g = dL/dF: a = (gRe - gIm)/2 goes to +q, b = (gRe + gIm)/2 to -q, and
  * dL/dq = a ∇H(q) - b ∇H(-q). Same geometry, masking and float64 accumulation as slices.c;
  * the mirrored point is computed as -(q) + cv, exactly the value the two-gather route (matrices
- * -A) produces, so both routes pick the same cells.
+ * -A) produces, so both routes pick the same cells. gather_h and rotgrad_h work on 4 pixels at a
+ * time (simd4.h): the +q and -q cell rows of a pixel share one vector (64-bit loads of the x0,
+ * x0+1 voxel pairs); scatter_h is scalar (the volume step is 1 in 6 steps of the loop).
  */
 #include "trilinear.h"
 #include "simd4.h"
