@@ -2,7 +2,9 @@
  * cryospin WebAssembly kernels, part 1b: the COMPLEX slice kernels on a volume stored as
  * interleaved (re, im) pairs. The two x-neighbours of a trilinear cell are then one v128 load
  * (re x0, im x0, re x0+1, im x0+1), so a sample needs 4 vector loads instead of 16 scalar ones
- * and the y/z interpolation runs in SIMD. The backend interleaves the split-plane volume first
+ * and the y/z interpolation runs in SIMD; gather and rotgrad also compute sample points, cells
+ * and weights for 4 pixels at a time (simd4.h), bit-identical to their scalar paths.
+ * The backend interleaves the split-plane volume first
  * (`interleave`, one pass, split across threads) and, for the scatter, de-interleaves and adds
  * the per-thread pair accumulators into the output planes (`deinterleave_add`).
  * Geometry and conventions exactly as slices.c (same sample-point expression, zero outside).
