@@ -11,7 +11,9 @@
  * the outer gradient held constant). Winner-take-all: only the winning head receives gradient.
  *
  * Output layouts: rotations Float64Array(9 B M), the 3x3 row-major R of head m for image b at
- * ((b M + m) 9); shiftsPx Float32Array(2 B M) at ((b M + m) 2), (x, y); z Float32Array(B zdim).
+ * ((b M + m) 9); shiftsPx Float32Array(2 B M) at ((b M + m) 2), (x, y) — a learned quantity whose
+ * meaning (e.g. RELION origin, px) is fixed by the loss the caller computes; z Float32Array(B zdim).
+ * Call `await initTfjs()` (tfjsSetup.ts) before creating an encoder.
  */
 import { InputError } from '../io/errors.js';
 import { FILTER_BANK_VARIANCES_PX2, applyFilterBank, filterBankFeatures } from './filterBank.js';
@@ -77,7 +79,11 @@ export interface TrainStepResult {
   winnerHead: Int32Array;
 }
 
-/** Checkpoint: configuration, weights, Adam state and BatchNorm running statistics. */
+/**
+ * Checkpoint: configuration, weights, Adam state and BatchNorm running statistics (plain arrays,
+ * structured-clone / JSON-of-arrays friendly). Adam hyper-parameters are not stored: they come from
+ * the options of the encoder the state is loaded into.
+ */
 export interface EncoderState {
   format: 'cryospin-encoder-v1';
   config: NetworkConfig;

@@ -7,6 +7,7 @@
  * separate MLPs). BatchNorm follows PyTorch: eps 1e-5, running statistics with momentum 0.1 and
  * the unbiased batch variance.
  */
+import { InputError } from '../../io/errors.js';
 import { tf } from '../tfjsSetup.js';
 import { bnReluInfer, bnReluTrain } from './bnRelu.js';
 import { maxPool2x2 } from './maxPool2.js';
@@ -58,11 +59,10 @@ export interface BnUpdate {
 
 export class Network {
   constructor(readonly cfg: NetworkConfig, readonly store: ParamStore) {
-    const { pools, finalSide } = trunkPlan(cfg);
+    const { finalSide } = trunkPlan(cfg);
     if (finalSide % 2 !== 0 || finalSide < 2) {
-      throw new Error(`encoder: box ${cfg.box} reduces to a ${finalSide}px map; need an even side >= 2`);
+      throw new InputError('<encoder options>', `box ${cfg.box} reduces to a ${finalSide}px map; need an even side >= 2`);
     }
-    void pools;
     let cin = 5;
     cfg.widths.forEach((w, i) => {
       for (let j = 0; j < cfg.convsPerBlock[i]!; j++) {
