@@ -67,27 +67,17 @@ EXPORT void gather_h(const float *H, int Dv, const double *rots, int b0, int b1,
       const double rx = bx * ky, ry = by * ky, rz = bz * ky;
       const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
       const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
-      int xlo = 0, xhi = Di;
-      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
-      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      int xlo, xhi;
+      disc_row(Di, ci, ky, r2max, &xlo, &xhi);
       for (int x = 0; x < xlo; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
       for (int x = xhi; x < Di; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
       int x = xlo;
       for (; x + 4 <= xhi; x += 4) {
         const double k0 = x - ci;
-        const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
-        const V qxA = wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), qxB = wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2);
-        const V qyA = wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), qyB = wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2);
-        const V qzA = wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), qzB = wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2);
-        V x1, y1, z1, fx1, fy1, fz1, x2, y2, z2, fx2, fy2, fz2;
-        split4(wasm_f64x2_add(qxA, cv2), wasm_f64x2_add(qxB, cv2), &x1, &fx1);
-        split4(wasm_f64x2_add(qyA, cv2), wasm_f64x2_add(qyB, cv2), &y1, &fy1);
-        split4(wasm_f64x2_add(qzA, cv2), wasm_f64x2_add(qzB, cv2), &z1, &fz1);
-        split4(wasm_f64x2_add(wasm_f64x2_neg(qxA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qxB), cv2), &x2, &fx2);
-        split4(wasm_f64x2_add(wasm_f64x2_neg(qyA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qyB), cv2), &y2, &fy2);
-        split4(wasm_f64x2_add(wasm_f64x2_neg(qzA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qzB), cv2), &z2, &fz2);
-        const V in1 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x1, lim), wasm_u32x4_lt(y1, lim)), wasm_u32x4_lt(z1, lim));
-        const V in2 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x2, lim), wasm_u32x4_lt(y2, lim)), wasm_u32x4_lt(z2, lim));
+        Cells4 c1, c2;
+        cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 0, &c1);
+        cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 1, &c2);
+        const V in1 = cells4_inside(&c1, lim), in2 = cells4_inside(&c2, lim);
         if (!wasm_i32x4_all_true(wasm_v128_and(in1, in2))) {
           for (int l = 0; l < 4; l++) {
             const double kx = k0 + l;
@@ -96,8 +86,8 @@ EXPORT void gather_h(const float *H, int Dv, const double *rots, int b0, int b1,
           continue;
         }
         /* float indices of the cells' first voxels */
-        const V i1 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z1, Dv4), y1), Dv4), x1);
-        const V i2 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z2, Dv4), y2), Dv4), x2);
+        const V i1 = cells4_index(&c1, Dv4), i2 = cells4_index(&c2, Dv4);
+        const V fx1 = c1.fx, fy1 = c1.fy, fz1 = c1.fz, fx2 = c2.fx, fy2 = c2.fy, fz2 = c2.fz;
         const V uy1 = wasm_f32x4_sub(one, fy1), uz1 = wasm_f32x4_sub(one, fz1);
         const V uy2 = wasm_f32x4_sub(one, fy2), uz2 = wasm_f32x4_sub(one, fz2);
         const V wa1 = wasm_f32x4_mul(uy1, uz1), wb1 = wasm_f32x4_mul(fy1, uz1), wc1 = wasm_f32x4_mul(uy1, fz1), wd1 = wasm_f32x4_mul(fy1, fz1);
@@ -206,31 +196,21 @@ EXPORT void rotgrad_h(const float *H, int Dv, const double *rots, int b0, int b1
       const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
       const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
       double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
-      int xlo = 0, xhi = Di;
-      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
-      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      int xlo, xhi;
+      disc_row(Di, ci, ky, r2max, &xlo, &xhi);
       for (int x = xlo; x < xhi;) {
         float px[4], py[4], pz[4];
         const double k0 = x - ci;
         const int n = x + 4 <= xhi ? 4 : 1;
         int simd = 0;
         if (n == 4) {
-          const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
-          const V qxA = wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), qxB = wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2);
-          const V qyA = wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), qyB = wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2);
-          const V qzA = wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), qzB = wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2);
-          V x1, y1, z1, fx1, fy1, fz1, x2, y2, z2, fx2, fy2, fz2;
-          split4(wasm_f64x2_add(qxA, cv2), wasm_f64x2_add(qxB, cv2), &x1, &fx1);
-          split4(wasm_f64x2_add(qyA, cv2), wasm_f64x2_add(qyB, cv2), &y1, &fy1);
-          split4(wasm_f64x2_add(qzA, cv2), wasm_f64x2_add(qzB, cv2), &z1, &fz1);
-          split4(wasm_f64x2_add(wasm_f64x2_neg(qxA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qxB), cv2), &x2, &fx2);
-          split4(wasm_f64x2_add(wasm_f64x2_neg(qyA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qyB), cv2), &y2, &fy2);
-          split4(wasm_f64x2_add(wasm_f64x2_neg(qzA), cv2), wasm_f64x2_add(wasm_f64x2_neg(qzB), cv2), &z2, &fz2);
-          const V in1 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x1, lim), wasm_u32x4_lt(y1, lim)), wasm_u32x4_lt(z1, lim));
-          const V in2 = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(x2, lim), wasm_u32x4_lt(y2, lim)), wasm_u32x4_lt(z2, lim));
+          Cells4 c1, c2;
+          cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 0, &c1);
+          cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 1, &c2);
+          const V in1 = cells4_inside(&c1, lim), in2 = cells4_inside(&c2, lim);
           if (wasm_i32x4_all_true(wasm_v128_and(in1, in2))) {
-            const V i1 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z1, Dv4), y1), Dv4), x1);
-            const V i2 = wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(z2, Dv4), y2), Dv4), x2);
+            const V i1 = cells4_index(&c1, Dv4), i2 = cells4_index(&c2, Dv4);
+            const V fx1 = c1.fx, fy1 = c1.fy, fz1 = c1.fz, fx2 = c2.fx, fy2 = c2.fy, fz2 = c2.fz;
             const V ux1 = wasm_f32x4_sub(one, fx1), uy1 = wasm_f32x4_sub(one, fy1), uz1 = wasm_f32x4_sub(one, fz1);
             const V ux2 = wasm_f32x4_sub(one, fx2), uy2 = wasm_f32x4_sub(one, fy2), uz2 = wasm_f32x4_sub(one, fz2);
             const V wa1 = wasm_f32x4_mul(uy1, uz1), wb1 = wasm_f32x4_mul(fy1, uz1), wc1 = wasm_f32x4_mul(uy1, fz1), wd1 = wasm_f32x4_mul(fy1, fz1);

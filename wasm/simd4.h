@@ -28,4 +28,45 @@ INLINE V hsum4(V P0, V P1, V P2, V P3) {
   return wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
 }
 
+/* The unmasked pixels (kx^2 + ky^2 <= r2max, kx = x - ci) of a row form one interval [xlo, xhi). */
+INLINE void disc_row(int Di, int ci, double ky, double r2max, int *xlo, int *xhi) {
+  int lo = 0, hi = Di;
+  while (lo < Di && (double)(lo - ci) * (lo - ci) + ky * ky > r2max) lo++;
+  while (hi > lo && (double)(hi - 1 - ci) * (hi - 1 - ci) + ky * ky > r2max) hi--;
+  *xlo = lo;
+  *xhi = hi;
+}
+
+/* Trilinear cells of 4 sample points: integer corner (ix, iy, iz) and fractions (fx, fy, fz). */
+typedef struct { V ix, iy, iz, fx, fy, fz; } Cells4;
+
+/*
+ * Cells of the points cv + s q, q = a k + r for k = k0 .. k0+3 (a, r: per-axis f64x2 splats),
+ * s = +1 or -1 (mirror), in float64 with the scalar path's expression (a k + r) + cv.
+ */
+INLINE void cells4(V ax2, V ay2, V az2, V rx2, V ry2, V rz2, V cv2, double k0, int mirror, Cells4 *c) {
+  const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
+  V qxA = wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), qxB = wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2);
+  V qyA = wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), qyB = wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2);
+  V qzA = wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), qzB = wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2);
+  if (mirror) {
+    qxA = wasm_f64x2_neg(qxA); qxB = wasm_f64x2_neg(qxB);
+    qyA = wasm_f64x2_neg(qyA); qyB = wasm_f64x2_neg(qyB);
+    qzA = wasm_f64x2_neg(qzA); qzB = wasm_f64x2_neg(qzB);
+  }
+  split4(wasm_f64x2_add(qxA, cv2), wasm_f64x2_add(qxB, cv2), &c->ix, &c->fx);
+  split4(wasm_f64x2_add(qyA, cv2), wasm_f64x2_add(qyB, cv2), &c->iy, &c->fy);
+  split4(wasm_f64x2_add(qzA, cv2), wasm_f64x2_add(qzB, cv2), &c->iz, &c->fz);
+}
+
+/* Lanes whose cell lies inside a D^3 grid (lim = D - 1 splat): all 8 corners on the grid. */
+INLINE V cells4_inside(const Cells4 *c, V lim) {
+  return wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(c->ix, lim), wasm_u32x4_lt(c->iy, lim)), wasm_u32x4_lt(c->iz, lim));
+}
+
+/* Flat voxel index (z D + y) D + x of each lane's first corner (D4 = D splat). */
+INLINE V cells4_index(const Cells4 *c, V D4) {
+  return wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(c->iz, D4), c->iy), D4), c->ix);
+}
+
 #endif

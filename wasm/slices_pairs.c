@@ -99,31 +99,24 @@ EXPORT void gather_ci(const float *vc, int Dv, const double *rots, int b0, int b
       const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
       const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
       /* the unmasked pixels of a row form one interval [xlo, xhi) */
-      int xlo = 0, xhi = Di;
-      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
-      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      int xlo, xhi;
+      disc_row(Di, ci, ky, r2max, &xlo, &xhi);
       for (int x = 0; x < xlo; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
       for (int x = xhi; x < Di; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
       int x = xlo;
       for (; x + 4 <= xhi; x += 4) {
         const double k0 = x - ci;
-        const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
-        V ix, iy, iz, fx, fy, fz;
-        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), cv2),
-               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2), cv2), &ix, &fx);
-        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), cv2),
-               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2), cv2), &iy, &fy);
-        split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), cv2),
-               wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2), cv2), &iz, &fz);
-        const V in = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(ix, lim), wasm_u32x4_lt(iy, lim)), wasm_u32x4_lt(iz, lim));
-        if (!wasm_i32x4_all_true(in)) {
+        Cells4 c;
+        cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 0, &c);
+        if (!wasm_i32x4_all_true(cells4_inside(&c, lim))) {
           for (int l = 0; l < 4; l++) {
             const double kx = k0 + l;
             gather_one(vc, Dv, ax * kx + rx, ay * kx + ry, az * kx + rz, ore, oim, row + x + l);
           }
           continue;
         }
-        const V idx = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(iz, Dv4), iy), Dv4), ix), 1);
+        const V idx = wasm_i32x4_shl(cells4_index(&c, Dv4), 1);
+        const V fx = c.fx, fy = c.fy, fz = c.fz;
         const V uy = wasm_f32x4_sub(one, fy), uz = wasm_f32x4_sub(one, fz);
         const V wa = wasm_f32x4_mul(uy, uz), wb = wasm_f32x4_mul(fy, uz), wc = wasm_f32x4_mul(uy, fz), wd = wasm_f32x4_mul(fy, fz);
         const V v0 = YZ_LANE(0), v1 = YZ_LANE(1), v2 = YZ_LANE(2), v3 = YZ_LANE(3);
@@ -243,9 +236,8 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
       const V rx2 = wasm_f64x2_splat(rx), ry2 = wasm_f64x2_splat(ry), rz2 = wasm_f64x2_splat(rz);
       const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
       double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
-      int xlo = 0, xhi = Di;
-      while (xlo < Di && (double)(xlo - ci) * (xlo - ci) + ky * ky > r2max) xlo++;
-      while (xhi > xlo && (double)(xhi - 1 - ci) * (xhi - 1 - ci) + ky * ky > r2max) xhi--;
+      int xlo, xhi;
+      disc_row(Di, ci, ky, r2max, &xlo, &xhi);
       int x = xlo;
       for (; x < xhi; ) {
         float px[4], py[4], pz[4];
@@ -253,17 +245,11 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
         const double k0 = x - ci;
         int simd = 0;
         if (x + 4 <= xhi) {
-          const V kA = wasm_f64x2_make(k0, k0 + 1), kB = wasm_f64x2_make(k0 + 2, k0 + 3);
-          V ix, iy, iz, fx, fy, fz;
-          split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kA), rx2), cv2),
-                 wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ax2, kB), rx2), cv2), &ix, &fx);
-          split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kA), ry2), cv2),
-                 wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(ay2, kB), ry2), cv2), &iy, &fy);
-          split4(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kA), rz2), cv2),
-                 wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(az2, kB), rz2), cv2), &iz, &fz);
-          const V in = wasm_v128_and(wasm_v128_and(wasm_u32x4_lt(ix, lim), wasm_u32x4_lt(iy, lim)), wasm_u32x4_lt(iz, lim));
-          if (wasm_i32x4_all_true(in)) {
-            const V idx = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(iz, Dv4), iy), Dv4), ix), 1);
+          Cells4 c;
+          cells4(ax2, ay2, az2, rx2, ry2, rz2, cv2, k0, 0, &c);
+          if (wasm_i32x4_all_true(cells4_inside(&c, lim))) {
+            const V idx = wasm_i32x4_shl(cells4_index(&c, Dv4), 1);
+            const V fx = c.fx, fy = c.fy, fz = c.fz;
             const V ux = wasm_f32x4_sub(one, fx), uy = wasm_f32x4_sub(one, fy), uz = wasm_f32x4_sub(one, fz);
             const V wa = wasm_f32x4_mul(uy, uz), wb = wasm_f32x4_mul(fy, uz), wc = wasm_f32x4_mul(uy, fz), wd = wasm_f32x4_mul(fy, fz);
             const V g4r = wasm_v128_load(gre + row + x), g4i = wasm_v128_load(gim + row + x);
