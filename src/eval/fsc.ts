@@ -92,9 +92,12 @@ export function fscRelionBinning(a: Float32Array, b: Float32Array, D: number): F
  * `curve[j]` is shell j + 1). Returns null if it never does.
  */
 export function crossingShell(curve: ArrayLike<number>, threshold: number): number | null {
-  if (curve.length === 0) return null;
-  if (curve[0]! < threshold) return 1;
-  for (let j = 1; j < curve.length; j++) {
+  // curve[0] is the DC voxel alone: its value is set by each map's mean (normalisation, and
+  // mean-subtracted particle images leave it undetermined), not by structure, so the search
+  // starts at shell 2 (curve[1]), as RELION's and cryoDRGN's resolution estimates in effect do.
+  if (curve.length < 2) return null;
+  if (curve[1]! < threshold) return 2;
+  for (let j = 2; j < curve.length; j++) {
     const v = curve[j]!;
     if (v < threshold) {
       const prev = curve[j - 1]!;

@@ -38,6 +38,12 @@ export interface SemiAmortizedOptions {
   poseSteps: number;
   /** Std of the random initial Hartley values. */
   initScale: number;
+  /**
+   * Frequency marching: the loss uses the disc of radius marchStartPx (Fourier px) at epoch 0,
+   * growing linearly to Nyquist (D/2) at epoch marchEpochs. 0 disables marching.
+   */
+  marchStartPx: number;
+  marchEpochs: number;
 }
 
 export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
@@ -54,6 +60,8 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseBetas: [0.9, 0.9],
   poseSteps: 5,
   initScale: 0.01,
+  marchStartPx: 0,
+  marchEpochs: 0,
 };
 
 export type Stage = 'encoder' | 'autodecode';
@@ -109,6 +117,19 @@ export class SemiAmortizedTrainer {
     if (!encoder) this.stage = 'autodecode';
   }
 
+  /** Radius (Fourier px) of the loss disc at the current epoch (frequency marching). */
+  lossRadius(): number {
+    const D = this.source.D;
+    const { marchStartPx, marchEpochs } = this.opts;
+    if (!(marchStartPx > 0) || !(marchEpochs > 0)) return D / 2;
+    const f = Math.min(1, this.epoch / marchEpochs);
+    return Math.min(D / 2, marchStartPx + f * (D / 2 - marchStartPx));
+  }
+
+  private disc() {
+    return nyquistDisc(this.source.D, Math.round(this.lossRadius() * 2) / 2);
+  }
+
   get done(): boolean { return this.epoch >= this.opts.epochs; }
 
   /** Run one epoch; returns its statistics. */
@@ -162,7 +183,7 @@ export class SemiAmortizedTrainer {
     const P = D * D;
     const M = enc.heads;
     const B = batch.B;
-    const disc = nyquistDisc(D);
+    const disc = this.disc();
     const dH = new Float32Array(this.grid.values.length);
     let lastRots: Float64Array | null = null;
     const lossFn = (pred: EncoderPrediction): EncoderLossResult => {
@@ -215,7 +236,7 @@ export class SemiAmortizedTrainer {
     const { D } = this.source;
     const P = D * D;
     const B = batch.B;
-    const disc = nyquistDisc(D);
+    const disc = this.disc();
     const rots = new Float64Array(9 * B);
     const orig = new Float32Array(2 * B);
     for (let b = 0; b < B; b++) {
@@ -288,7 +309,7 @@ export class SemiAmortizedTrainer {
     const { D } = this.source;
     const P = D * D;
     const B = batch.B;
-    const disc = nyquistDisc(D);
+    const disc = this.disc();
     const s = 1 / (disc.pix.length * B);
     const w: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
     for (let i = 0; i < B * P; i++) { const c = batch.ctf[i]!; w.re[i] = c * c * s; }
@@ -316,7 +337,7 @@ export class SemiAmortizedTrainer {
     const { D } = this.source;
     const P = D * D;
     const M = enc.heads;
-    const disc = nyquistDisc(D);
+    const disc = this.disc();
     const rots = new Float64Array(9 * indices.length);
     const origins = new Float32Array(2 * indices.length);
     const bs = this.opts.batchSize;

@@ -91,8 +91,10 @@ test('resolutionFromCurve: first crossing, linear interpolation, Nyquist when ne
   assert.equal(crossingShell(curve, 0.5), 3.5); // between shell 3 (0.7) and shell 4 (0.3)
   assert.equal(resolutionFromCurve(curve, 20, 0.5), 20 / 3.5);
   assert.equal(resolutionFromCurve(curve, 20, 0.05), 2);
-  assert.ok(Math.abs(crossingShell(curve, 0.95)! - 1.5) < 1e-12); // shell 1 (1.0) -> shell 2 (0.9)
-  assert.equal(resolutionFromCurve([0.2, 0.1], 20, 0.5), 20);
+  // The DC-only shell 1 never decides the crossing (its value is set by the maps' means):
+  assert.equal(crossingShell(curve, 0.95), 2); // shell 2 (0.9) is already below
+  assert.equal(resolutionFromCurve([0.2, 0.1], 20, 0.5), 10);
+  assert.equal(crossingShell([-1, 0.9, 0.8, 0.4], 0.5), 3.75); // anti-correlated DC (mean-subtracted map) ignored
 });
 
 test('soft spherical mask: 1 inside, 0.5 mid-edge, 0 outside; FSC mask option = masking first', () => {

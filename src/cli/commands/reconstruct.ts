@@ -19,6 +19,7 @@ interface ReconstructCli {
   outdir: string; mode: string; box?: number; heads: number; epochs: number; switchEpoch: number; autoSwitch?: boolean;
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
   resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
+  marchStart: number; marchEpochs: number; lrEncoder: number;
 }
 
 export function register(program: Command): void {
@@ -39,6 +40,9 @@ export function register(program: Command): void {
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
     .option('--mask <fraction>', 'soft circular mask radius as a fraction of the half box (0 = none)', num('--mask'))
+    .option('--march-start <px>', 'frequency marching: loss radius (Fourier px) at epoch 0 (0 = off)', num('--march-start'), 0)
+    .option('--march-epochs <E>', 'frequency marching: epochs to reach Nyquist', num('--march-epochs'), 0)
+    .option('--lr-encoder <lr>', 'encoder Adam learning rate', num('--lr-encoder'), 1e-4)
     .option('--encoder <preset>', 'encoder trunk: lean (CPU) or paper', 'lean')
     .option('--gt-map <mrc>', 'ground-truth map: report FSC resolution per epoch')
     .option('--gt-poses <star>', 'ground-truth poses: report rotation error per epoch')
@@ -57,6 +61,7 @@ export function register(program: Command): void {
         input, outdir: o.outdir, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
+        marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder,
         onProgress: (p) => {
           if (!process.stderr.isTTY) return;
           if (started !== p.epoch) { if (started >= 0) bar.stop(); bar.start(p.batches, 0, { epoch: p.epoch, stage: p.stage, loss: '-', res }); started = p.epoch; }
