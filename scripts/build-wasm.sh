@@ -15,12 +15,18 @@ ts_out="${outdir:-src/core/backend/wasm}/kernelsBinary.ts"
 cflags=(--target=wasm32 -O3 -msimd128 -mbulk-memory -matomics -nostdlib -ffreestanding -fno-builtin
   -Wall -Werror -Wno-unused-function)
 # All threads share one memory and one C shadow stack: the kernels must not use that stack.
+# (The assembly goes to a file first: `clang | grep -q` under pipefail would hide a match, since
+# grep -q exits at the first match and clang then fails with SIGPIPE.)
+asm="$(mktemp)"
 for src in "${sources[@]}"; do
-  if "$CLANG" "${cflags[@]}" -S -o - "$src" | grep -q __stack_pointer; then
+  "$CLANG" "${cflags[@]}" -S -o "$asm" "$src"
+  if grep -q __stack_pointer "$asm"; then
     echo "build-wasm: $src uses the shadow stack (a local array or a non-inlined struct argument?)" >&2
+    rm -f "$asm"
     exit 1
   fi
 done
+rm -f "$asm"
 # Compile and link in two steps: the clang driver, when linking, runs any `wasm-opt` it finds on
 # PATH (npm puts binaryen's, from assemblyscript, there), which would change or break the output.
 objdir="$(mktemp -d)"

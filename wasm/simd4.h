@@ -69,4 +69,14 @@ INLINE V cells4_index(const Cells4 *c, V D4) {
   return wasm_i32x4_add(wasm_i32x4_mul(wasm_i32x4_add(wasm_i32x4_mul(c->iz, D4), c->iy), D4), c->ix);
 }
 
+/* Add one pixel's dL/dp (PX, PY, PZ) at frequency KX to the float64 row sums of a rotation-gradient
+ * kernel (rowx.. = sum dL/dp, kxx.. = sum kx dL/dp; see ROTGRAD_LOOP in trilinear.h). */
+#define ACC_PIXEL(KX, PX, PY, PZ)                                             \
+  do {                                                                       \
+    const double kx_ = (KX);                                                 \
+    const float px_ = (PX), py_ = (PY), pz_ = (PZ);                          \
+    rowx += px_; rowy += py_; rowz += pz_;                                   \
+    kxx += kx_ * px_; kxy += kx_ * py_; kxz += kx_ * pz_;                    \
+  } while (0)
+
 #endif

@@ -240,7 +240,6 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
       disc_row(Di, ci, ky, r2max, &xlo, &xhi);
       int x = xlo;
       for (; x < xhi; ) {
-        float px[4], py[4], pz[4];
         int n = 1;
         const double k0 = x - ci;
         int simd = 0;
@@ -259,12 +258,10 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
             RG_LANE(2, PX2, PY2, PZ2);
             RG_LANE(3, PX3, PY3, PZ3);
             const V sx = hsum4(PX0, PX1, PX2, PX3), sy4 = hsum4(PY0, PY1, PY2, PY3), sz4 = hsum4(PZ0, PZ1, PZ2, PZ3);
-            px[0] = wasm_f32x4_extract_lane(sx, 0); px[1] = wasm_f32x4_extract_lane(sx, 1);
-            px[2] = wasm_f32x4_extract_lane(sx, 2); px[3] = wasm_f32x4_extract_lane(sx, 3);
-            py[0] = wasm_f32x4_extract_lane(sy4, 0); py[1] = wasm_f32x4_extract_lane(sy4, 1);
-            py[2] = wasm_f32x4_extract_lane(sy4, 2); py[3] = wasm_f32x4_extract_lane(sy4, 3);
-            pz[0] = wasm_f32x4_extract_lane(sz4, 0); pz[1] = wasm_f32x4_extract_lane(sz4, 1);
-            pz[2] = wasm_f32x4_extract_lane(sz4, 2); pz[3] = wasm_f32x4_extract_lane(sz4, 3);
+            ACC_PIXEL(k0, wasm_f32x4_extract_lane(sx, 0), wasm_f32x4_extract_lane(sy4, 0), wasm_f32x4_extract_lane(sz4, 0));
+            ACC_PIXEL(k0 + 1, wasm_f32x4_extract_lane(sx, 1), wasm_f32x4_extract_lane(sy4, 1), wasm_f32x4_extract_lane(sz4, 1));
+            ACC_PIXEL(k0 + 2, wasm_f32x4_extract_lane(sx, 2), wasm_f32x4_extract_lane(sy4, 2), wasm_f32x4_extract_lane(sz4, 2));
+            ACC_PIXEL(k0 + 3, wasm_f32x4_extract_lane(sx, 3), wasm_f32x4_extract_lane(sy4, 3), wasm_f32x4_extract_lane(sz4, 3));
             n = 4;
             simd = 1;
           } else {
@@ -274,15 +271,12 @@ EXPORT void rotgrad_ci(const float *vc, int Dv, const double *rots, int b0, int 
         if (!simd) {
           for (int l = 0; l < n; l++) {
             const double kx = k0 + l;
+            float px, py, pz;
             Tri t;
             tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
-            rotgrad_one(vc, Dv, &t, gre[row + x + l], gim[row + x + l], &px[l], &py[l], &pz[l]);
+            rotgrad_one(vc, Dv, &t, gre[row + x + l], gim[row + x + l], &px, &py, &pz);
+            ACC_PIXEL(kx, px, py, pz);
           }
-        }
-        for (int l = 0; l < n; l++) {
-          const double kx = k0 + l;
-          rowx += px[l]; rowy += py[l]; rowz += pz[l];
-          kxx += kx * px[l]; kxy += kx * py[l]; kxz += kx * pz[l];
         }
         x += n;
       }

@@ -121,3 +121,28 @@ test('two threads give the same results as one (scatter up to float32 summation 
   one.dispose();
   two.dispose();
 });
+
+test('fresh two-thread backends reproduce one thread exactly, call after call (no shared scratch between threads)', () => {
+  // Regression: a kernel that kept per-pixel arrays on the C shadow stack, which all threads share,
+  // gave wrong rotation gradients only now and then. Fresh pools and repeated calls make the
+  // threads overlap in many different ways.
+  const rng = new Rng(34);
+  const D = 24, B = 16;
+  for (let it = 0; it < 6; it++) {
+    const one = getBackend('wasm', { threads: 1 });
+    const two = getBackend('wasm', { threads: 2 });
+    const rots = randomRotations(B, rng);
+    const v = randc(D ** 3, rng), s = randc(B * D * D, rng);
+    const Dh = D + 1, h = randc(Dh ** 3, rng).re; // Hartley grid for box D
+    for (let rep = 0; rep < 2; rep++) {
+      assert.deepEqual(two.sliceRotationGradient(v, D, rots, D, s), one.sliceRotationGradient(v, D, rots, D, s));
+      assert.deepEqual(two.hartleyRotationGradient(h, Dh, rots, D, s), one.hartleyRotationGradient(h, Dh, rots, D, s));
+      const g1 = { re: new Float32Array(B * D * D), im: new Float32Array(B * D * D) }, g2 = clone(g1);
+      one.gatherHartley(h, Dh, rots, D, g1);
+      two.gatherHartley(h, Dh, rots, D, g2);
+      assert.deepEqual(g2, g1);
+    }
+    two.dispose();
+    one.dispose();
+  }
+});

@@ -7,10 +7,13 @@
  * caller's business (see backend/wasm/wasmBackend.ts).
  */
 import { Worker } from 'node:worker_threads';
-import { CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SEQ, CTRL_WORDS, FN_EXIT, SLOT_WORDS, runSlot, writeSlot } from './protocol.js';
+import { CTRL_CHUNK, CTRL_DONE, CTRL_ERROR, CTRL_READY, CTRL_SEQ, CTRL_WORDS, FN_EXIT, SLOT_WORDS, runSlot, writeSlot } from './protocol.js';
 import type { KernelCall, WorkerInit } from './protocol.js';
 
 export type { KernelCall };
+
+// runSlot's source runs inside the workers and uses the literal 4 for CTRL_CHUNK.
+if (CTRL_CHUNK !== 4) throw new Error('kernel pool: CTRL_CHUNK must be 4');
 
 /**
  * The worker's program, as source text run with `eval: true`: a worker FILE would need the tsx
@@ -35,7 +38,7 @@ for (;;) {
   Atomics.wait(ctrl, ${CTRL_SEQ}, seq);
   seq = Atomics.load(ctrl, ${CTRL_SEQ});
   let keepGoing = true;
-  try { keepGoing = runSlot(slots, init.index, fns); } catch (e) { Atomics.store(ctrl, ${CTRL_ERROR}, init.index + 1); }
+  try { keepGoing = runSlot(slots, init.index, fns, ctrl); } catch (e) { Atomics.store(ctrl, ${CTRL_ERROR}, init.index + 1); }
   Atomics.add(ctrl, ${CTRL_DONE}, 1);
   Atomics.notify(ctrl, ${CTRL_DONE});
   if (!keepGoing) break;
@@ -84,6 +87,7 @@ export class KernelPool {
     if (this.disposed) throw new Error('KernelPool: used after dispose()');
     if (calls.length > this.threads) throw new RangeError(`KernelPool: ${calls.length} call lists for ${this.threads} threads`);
     const nw = this.threads - 1;
+    Atomics.store(this.ctrl, CTRL_CHUNK, 0);
     if (nw > 0) {
       for (let t = 1; t <= nw; t++) writeSlot(this.slots, t, calls[t] ?? []);
       Atomics.store(this.ctrl, CTRL_DONE, 0);
@@ -94,7 +98,7 @@ export class KernelPool {
     let mainError: unknown;
     try {
       writeSlot(this.slots, 0, calls[0] ?? []);
-      runSlot(this.slots, 0, this.mainFns);
+      runSlot(this.slots, 0, this.mainFns, this.ctrl);
     } catch (e) {
       mainError = e;
     }
@@ -108,6 +112,16 @@ export class KernelPool {
     if (mainError !== undefined) throw mainError;
     const err = Atomics.load(this.ctrl, CTRL_ERROR);
     if (err) throw new Error(`KernelPool: a kernel failed on worker ${err - 1}`);
+  }
+
+  /**
+   * Run one dynamic call on every thread: they share out [0, total) in chunks (see protocol.ts).
+   * Blocks until done.
+   */
+  runDynamic(call: KernelCall): void {
+    const calls: KernelCall[][] = [];
+    for (let t = 0; t < this.threads; t++) calls.push([call]);
+    this.run(calls);
   }
 
   /** Stop the workers (they exit their loop; terminate() as a fallback). */

@@ -4,7 +4,9 @@
  * memory (plus fused Hartley-volume kernels, wasm/hartley.c), optionally split over worker threads (src/core/parallel/pool.ts):
  *   - complex volumes are first interleaved into (re, im) pairs (wasm/slices_pairs.c: 4 vector
  *     loads per trilinear sample instead of 16 scalar ones), voxel ranges split over threads;
- *   - gather / rotation gradient: slices split by particle, disjoint outputs;
+ *   - gather / rotation gradient: slices shared out in chunks from a counter (disjoint outputs,
+ *     so results are bit-identical whatever thread takes a chunk, and a thread that another job
+ *     keeps off its core does not hold up the others);
  *   - scatter: every thread adds its particles into its own private accumulation volume
  *     (complex: interleaved pairs; real: thread 0 writes the output directly), then all threads
  *     reduce disjoint voxel ranges into the output (equal to one thread's result up to float32
@@ -67,10 +69,18 @@ export class WasmBackend implements Backend {
     this.heap.free(off, buf.byteLength);
   }
 
-  /** Run one call per thread, built from a particle range [b0, b1). */
-  private splitBatch(B: number, make: (b0: number, b1: number) => KernelCall): void {
-    const parts = splitRange(B, Math.min(this.threads, Math.max(1, B)));
-    this.pool.run(parts.map(([b0, b1]) => (b1 > b0 ? [make(b0, b1)] : [])));
+  /**
+   * Run kernel `fn` with arguments [...before, b0, b1, ...after] over the particle range [0, B).
+   * With threads, [0, B) is shared out dynamically in chunks (outputs per slice are disjoint, so
+   * the result does not depend on which thread took which chunk).
+   */
+  private splitBatch(B: number, fn: number, before: number[], after: number[]): void {
+    const call: KernelCall = { fn, args: [...before, 0, B, ...after] };
+    if (this.threads === 1 || B <= 1) {
+      this.pool.run([[call]]);
+      return;
+    }
+    this.pool.runDynamic({ ...call, dynamic: { argIndex: before.length, total: B, chunk: Math.max(1, Math.ceil(B / (8 * this.threads))) } });
   }
 
   private staged<T>(fn: (s: Staging) => T): T {
@@ -89,7 +99,7 @@ export class WasmBackend implements Backend {
     this.staged((s) => {
       const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
       const R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_ci, args: [vc, Dv, R, b0, b1, Di, or, oi, r2(opts)] }));
+      this.splitBatch(B, FN.gather_ci, [vc, Dv, R], [Di, or, oi, r2(opts)]);
     });
   }
 
@@ -99,7 +109,7 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const v = s.in(vol), R = s.in(scaled.rots), o = s.out(out);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_r, args: [v, Dv, R, b0, b1, Di, o, r2(opts)] }));
+      this.splitBatch(B, FN.gather_r, [v, Dv, R], [Di, o, r2(opts)]);
     });
   }
 
@@ -206,7 +216,7 @@ export class WasmBackend implements Backend {
     this.staged((s) => {
       const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
       const R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), o = s.out(out);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_ci, args: [vc, Dv, R, b0, b1, Di, gr, gi, o, r2(opts)] }));
+      this.splitBatch(B, FN.rotgrad_ci, [vc, Dv, R], [Di, gr, gi, o, r2(opts)]);
     });
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
@@ -220,7 +230,7 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const v = s.in(vol), R = s.in(scaled.rots), g = s.in(dSlices), o = s.out(out);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_r, args: [v, Dv, R, b0, b1, Di, g, o, r2(opts)] }));
+      this.splitBatch(B, FN.rotgrad_r, [v, Dv, R], [Di, g, o, r2(opts)]);
     });
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
@@ -233,7 +243,7 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const h = s.in(H), R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.gather_h, args: [h, Dv, R, b0, b1, Di, or, oi, r2(o)] }));
+      this.splitBatch(B, FN.gather_h, [h, Dv, R], [Di, or, oi, r2(o)]);
     });
   }
 
@@ -257,7 +267,7 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const h = s.in(H), R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), d = s.out(out);
-      this.splitBatch(B, (b0, b1) => ({ fn: FN.rotgrad_h, args: [h, Dv, R, b0, b1, Di, gr, gi, d, r2(o)] }));
+      this.splitBatch(B, FN.rotgrad_h, [h, Dv, R], [Di, gr, gi, d, r2(o)]);
     });
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
@@ -293,6 +303,7 @@ export class WasmBackend implements Backend {
     const groups = inner === 1 ? outer / 4 : (outer * inner) / 4;
     const tw = this.twiddleTable(n);
     const scr = this.scratch(n);
+    // Each thread needs its own scratch, so the groups are split statically (one range per thread).
     const parts = splitRange(groups, Math.min(this.threads, groups));
     this.pool.run(parts.map(([g0, g1], t) => {
       if (g1 <= g0) return [];
