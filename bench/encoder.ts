@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/core/rng.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { ENCODER_PRESETS, createEncoder, type LossGradFn } from '../src/model/encoder.js';
+import { squaredErrorWtaLoss } from '../src/model/encoder/toyLoss.js';
 import { initTfjs } from '../src/model/tfjsSetup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -54,26 +55,7 @@ const headHidden = [512, 256];
 function lossFn(rng: Rng): LossGradFn {
   const Rt = Float64Array.from({ length: 9 * B }, () => rng.normal());
   const tt = Float64Array.from({ length: 2 * B }, () => rng.normal());
-  return (R, t) => {
-    const winnerHead = new Int32Array(B);
-    const dLdR = new Float64Array(9 * B);
-    const dLdShift = new Float64Array(2 * B);
-    let loss = 0;
-    for (let b = 0; b < B; b++) {
-      let best = Infinity;
-      for (let m = 0; m < M; m++) {
-        let l = 0;
-        for (let k = 0; k < 9; k++) l += (R[(b * M + m) * 9 + k]! - Rt[9 * b + k]!) ** 2;
-        for (let k = 0; k < 2; k++) l += (t[(b * M + m) * 2 + k]! - tt[2 * b + k]!) ** 2;
-        if (l < best) { best = l; winnerHead[b] = m; }
-      }
-      loss += best;
-      const m = winnerHead[b]!;
-      for (let k = 0; k < 9; k++) dLdR[9 * b + k] = 2 * (R[(b * M + m) * 9 + k]! - Rt[9 * b + k]!);
-      for (let k = 0; k < 2; k++) dLdShift[2 * b + k] = 2 * (t[(b * M + m) * 2 + k]! - tt[2 * b + k]!);
-    }
-    return { loss, winnerHead, dLdR, dLdShift };
-  };
+  return squaredErrorWtaLoss(B, M, Rt, tt);
 }
 
 function median(a: number[]): number {

@@ -6,6 +6,7 @@ import { createEncoder, type EncoderOptions, type LossGradFn } from '../../src/m
 import { bnReluTrain } from '../../src/model/encoder/bnRelu.js';
 import { defaultBnEngine, jsBnEngine } from '../../src/model/encoder/bnEngine.js';
 import { Rng } from '../../src/core/rng.js';
+import { squaredErrorWtaLoss } from '../../src/model/encoder/toyLoss.js';
 
 const D = 16;
 const tiny: EncoderOptions = { box: D, heads: 3, widths: [4, 8], convsPerBlock: [1, 2], pools: ['max', 'avg'], headHidden: [16, 8], seed: 5 };
@@ -22,26 +23,7 @@ function targets(B: number, seed: number): { R: Float64Array; t: Float64Array } 
 
 /** L = sum_b min_m (|R_bm - Rt_b|^2 + |t_bm - tt_b|^2), winner-take-all, in float64 JS. */
 function analyticLoss(B: number, M: number, tg: { R: Float64Array; t: Float64Array }): LossGradFn {
-  return (R, t) => {
-    const winnerHead = new Int32Array(B);
-    const dLdR = new Float64Array(9 * B);
-    const dLdShift = new Float64Array(2 * B);
-    let loss = 0;
-    for (let b = 0; b < B; b++) {
-      let best = Infinity;
-      for (let m = 0; m < M; m++) {
-        let l = 0;
-        for (let k = 0; k < 9; k++) l += (R[(b * M + m) * 9 + k]! - tg.R[9 * b + k]!) ** 2;
-        for (let k = 0; k < 2; k++) l += (t[(b * M + m) * 2 + k]! - tg.t[2 * b + k]!) ** 2;
-        if (l < best) { best = l; winnerHead[b] = m; }
-      }
-      loss += best;
-      const m = winnerHead[b]!;
-      for (let k = 0; k < 9; k++) dLdR[9 * b + k] = 2 * (R[(b * M + m) * 9 + k]! - tg.R[9 * b + k]!);
-      for (let k = 0; k < 2; k++) dLdShift[2 * b + k] = 2 * (t[(b * M + m) * 2 + k]! - tg.t[2 * b + k]!);
-    }
-    return { loss, winnerHead, dLdR, dLdShift };
-  };
+  return squaredErrorWtaLoss(B, M, tg.R, tg.t);
 }
 
 /** ||a - b|| / max(||b||, floor): floor guards gradients that are zero in exact arithmetic. */
