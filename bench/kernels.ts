@@ -231,6 +231,13 @@ for (const r of ours) {
 lines.push('');
 lines.push('GEMM (float32 1024^3, torch.matmul on OpenBLAS), the practical compute limit:');
 for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gflops.toFixed(1)} GFLOP/s (${g.median_ms.toFixed(1)} ms)`);
+{
+  const g1 = torch?.gemm.find((g) => g.threads === 1), g2 = torch?.gemm.find((g) => g.threads === 2);
+  if (g1 && g2) {
+    lines.push('');
+    lines.push(`Second-core check: torch GEMM 2 threads / 1 thread = ${(g2.gflops / g1.gflops).toFixed(2)} (about 1.9 on an idle 2-core machine; near or below 1 means another job held the second core during this run, so no 2-thread wall time above is a scaling measurement).`);
+  }
+}
 lines.push('');
 lines.push('PyTorch route: slices = one `grid_sample` (trilinear, zeros padding, align_corners) on a grid built from the rotations; scatter = autograd backward w.r.t. the volume; rotgrad = backward w.r.t. the rotations (backward passes timed alone). `encoder_step` rows come from the encoder benchmark.');
 writeFileAtomic(join(outDir, 'kernels.md'), lines.join('\n') + '\n');
