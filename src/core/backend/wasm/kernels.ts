@@ -18,7 +18,11 @@ let cached: WebAssembly.Module | undefined;
 export function kernelModule(): WebAssembly.Module {
   if (!cached) {
     if (typeof WebAssembly === 'undefined') throw new Error('wasm backend: WebAssembly is not available');
-    cached = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+    const m = new WebAssembly.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64'));
+    const have = new Set(WebAssembly.Module.exports(m).map((e) => e.name));
+    const missing = KERNEL_NAMES.filter((n) => !have.has(n));
+    if (missing.length) throw new Error(`wasm backend: kernels.wasm lacks ${missing.join(', ')} (run npm run build:wasm)`);
+    cached = m;
   }
   return cached;
 }
