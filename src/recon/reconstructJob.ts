@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { ifft3Centered } from '../core/fft.js';
 import { fourierCropVolume } from '../core/resample.js';
 import { eulerToMatrix, matrixToEuler } from '../core/rotation.js';
+import { alignMaps } from '../eval/align.js';
 import { fscReport } from '../eval/fsc.js';
 import { poseError } from '../eval/poseError.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -111,15 +112,17 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
   const gt = o.gtPoses ? gtRotations(o.gtPoses, source.n) : null;
 
   await initTfjs('wasm');
-  const encoder = createEncoder({ box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 });
-  const adapter = new EncoderAdapter(encoder);
-  const trainer = new SemiAmortizedTrainer(source, adapter, o);
+  const useEncoder = (o.init ?? 'search') === 'encoder';
+  const adapter = useEncoder
+    ? new EncoderAdapter(createEncoder({ box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 }))
+    : null;
+  const trainer = new SemiAmortizedTrainer(source, adapter, { ...o, init: useEncoder ? 'encoder' : 'search' });
   const ckptPath = join(outdir, 'checkpoint.json');
   const metricsPath = join(outdir, 'metrics.jsonl');
   let wallBefore = 0;
   if (o.resume && existsSync(ckptPath)) {
     const ck = readCheckpoint<Checkpoint>(ckptPath);
-    if (ck.encoder && trainer.encoder) adapter.setEncoderState(ck.encoder);
+    if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
     trainer.setState(ck.trainer);
     wallBefore = ck.wall_s;
   } else if (!o.resume) {
@@ -139,11 +142,15 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
       m.rot_median_deg = pe.rot_median_deg;
       m.shift_median_px = pe.shift_median_px;
     }
-    if (gtMap) m.res05_px = fscReport(decoderMap(trainer), gtMap, D, source.apixAngstrom).res05_px;
+    if (gtMap) {
+      // ab-initio maps live in an arbitrary frame and hand: align onto the ground truth first
+      const al = alignMaps(gtMap, decoderMap(trainer), D, {});
+      m.res05_px = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
+    }
     appendFileSync(metricsPath, JSON.stringify(m) + '\n');
     writeCheckpoint(ckptPath, {
       trainer: trainer.getState(),
-      encoder: trainer.encoder ? adapter.getEncoderState() : null,
+      encoder: trainer.encoder && adapter ? adapter.getEncoderState() : null,
       wall_s: wall(),
       options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0 },
     });
@@ -154,7 +161,10 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
   // Final outputs
   const res = writeOutputs(set, trainer, outdir, source.apixAngstrom, scaleToWork, o.seed ?? 0);
   const result: ReconstructResult = { map: res.map, poses: res.poses, epochs: trainer.epoch, wall_s: wall(), half_res0143_px: res.halfRes0143 };
-  if (gtMap) result.res05_px_vs_gt = fscReport(res.mapData, gtMap, D, source.apixAngstrom).res05_px;
+  if (gtMap) {
+    const al = alignMaps(gtMap, res.mapData, D, {});
+    result.res05_px_vs_gt = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
+  }
   if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
   writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
   return result;

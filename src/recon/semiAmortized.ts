@@ -14,7 +14,9 @@
  */
 import type { Complex } from '../core/complex.js';
 import { Rng, type RngState } from '../core/rng.js';
-import { geodesicDeg } from '../core/rotation.js';
+import { geodesicDeg, matMul, randomRotations } from '../core/rotation.js';
+import { superFibonacciRotations } from '../eval/align.js';
+import { candidateSlices, searchPoses } from './poseSearch.js';
 import { createHartleyGrid, nyquistDisc, renderSlices, renderSlicesBackward, type HartleyGrid } from '../model/hartleyVolume.js';
 import { PreconditionedMomentum } from './volumeOptimizer.js';
 import { fourierLoss } from './fourierLoss.js';
@@ -44,6 +46,26 @@ export interface SemiAmortizedOptions {
    */
   marchStartPx: number;
   marchEpochs: number;
+  /**
+   * Where the auto-decoding stage's poses come from: 'encoder' (cryoSPIN: multi-head encoder,
+   * winner take all, switch) or 'search' (iterative global low-resolution pose search against the
+   * current volume, see poseSearch.ts; one search + volume refit per epoch).
+   */
+  init: 'encoder' | 'search';
+  /** Search iterations (epochs) before auto-decoding. */
+  searchIterations: number;
+  /** Candidate rotations per search (uniform super-Fibonacci set, randomly rotated each time). */
+  searchRotations: number;
+  /** Loss-disc radius (Fourier px) of the first and last search. */
+  searchRadiusStartPx: number;
+  searchRadiusEndPx: number;
+  /** Shift grid of the search: origins -range..range in steps of step (px). */
+  searchShiftRangePx: number;
+  searchShiftStepPx: number;
+  /** At most this many particles take part in each search iteration (all in the last). */
+  searchSubset: number;
+  /** Volume-only passes over the searched particles after each search. */
+  searchVolumeEpochs: number;
 }
 
 export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
@@ -62,9 +84,18 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   initScale: 0.01,
   marchStartPx: 0,
   marchEpochs: 0,
+  init: 'encoder',
+  searchIterations: 6,
+  searchRotations: 3000,
+  searchRadiusStartPx: 3,
+  searchRadiusEndPx: 8,
+  searchShiftRangePx: 2,
+  searchShiftStepPx: 1,
+  searchSubset: 4000,
+  searchVolumeEpochs: 2,
 };
 
-export type Stage = 'encoder' | 'autodecode';
+export type Stage = 'encoder' | 'search' | 'autodecode';
 
 export interface TrainerState {
   epoch: number;
@@ -114,7 +145,11 @@ export class SemiAmortizedTrainer {
     this.poses = createPoseTable(source.n);
     const perm = this.rng.permutation(source.n);
     this.monitorIdx = perm.slice(0, Math.min(256, source.n)).sort();
-    if (!encoder) this.stage = 'autodecode';
+    if (this.opts.init === 'search') {
+      this.stage = 'search';
+      // start from random poses: the first volume fit gives a blob consistent with the data's power
+      this.poses.rot.set(Float32Array.from(randomRotations(source.n, this.rng)));
+    } else if (!encoder) this.stage = 'autodecode';
   }
 
   /** Radius (Fourier px) of the loss disc at the current epoch (frequency marching). */
@@ -134,6 +169,7 @@ export class SemiAmortizedTrainer {
 
   /** Run one epoch; returns its statistics. */
   trainEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
+    if (this.stage === 'search') return this.searchEpoch(onProgress);
     const t0 = performance.now();
     const { batchSize } = this.opts;
     const order = this.rng.permutation(this.source.n);
@@ -231,8 +267,86 @@ export class SemiAmortizedTrainer {
     return loss;
   }
 
+  /**
+   * One iteration of the search stage: global pose search (at a radius growing from
+   * searchRadiusStartPx to searchRadiusEndPx over the iterations) for a seeded subset of the
+   * particles (all of them in the last iteration), then the volume refitted from scratch with
+   * those poses. After the last iteration the run continues with auto-decoding.
+   */
+  private searchEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
+    const t0 = performance.now();
+    const o = this.opts;
+    const K = Math.max(1, o.searchIterations);
+    const it = this.epoch;
+    if (it === 0) this.fitVolume(this.allIndices(), 1, onProgress); // blob from random poses
+    const last = it >= K - 1;
+    const radius = K > 1 ? o.searchRadiusStartPx + (it * (o.searchRadiusEndPx - o.searchRadiusStartPx)) / (K - 1) : o.searchRadiusEndPx;
+    const base = superFibonacciRotations(o.searchRotations);
+    const Q = randomRotations(1, this.rng);
+    const rots = new Float64Array(base.length);
+    for (let j = 0; j < o.searchRotations; j++) matMul(rots.subarray(9 * j, 9 * j + 9), base.subarray(9 * j, 9 * j + 9), Q);
+    const cand = candidateSlices(this.grid, rots, radius);
+    const subset = last || this.source.n <= o.searchSubset ? this.allIndices()
+      : this.rng.permutation(this.source.n).slice(0, o.searchSubset).sort();
+    const chunk = 128;
+    let lossSum = 0;
+    const batches = Math.ceil(subset.length / chunk);
+    for (let bi = 0; bi < batches; bi++) {
+      const idx = subset.slice(bi * chunk, Math.min(subset.length, (bi + 1) * chunk));
+      const batch = this.source.batch(idx);
+      const r = searchPoses(batch, this.source.D, cand, { radiusPx: radius, shiftRangePx: o.searchShiftRangePx, shiftStepPx: o.searchShiftStepPx });
+      for (let b = 0; b < batch.B; b++) {
+        const i = idx[b]!;
+        const j = r.best[b]!;
+        for (let k = 0; k < 9; k++) this.poses.rot[9 * i + k] = rots[9 * j + k]!;
+        this.poses.origin[2 * i] = r.originsPx[2 * b]!;
+        this.poses.origin[2 * i + 1] = r.originsPx[2 * b + 1]!;
+        lossSum += r.score[b]!;
+      }
+      onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / Math.min(subset.length, (bi + 1) * chunk), stage: 'search' });
+    }
+    // refit the volume from scratch with the new poses
+    this.grid.values.fill(0);
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: o.lrVolumeAutodecode });
+    const volLoss = this.fitVolume(subset, o.searchVolumeEpochs);
+    const stats: EpochStats = {
+      epoch: this.epoch, stage: 'search', loss: volLoss, seconds: (performance.now() - t0) / 1000,
+      headUsage: [], poseChangeDeg: null, switched: false,
+    };
+    this.epoch += 1;
+    if (last && !this.done) {
+      this.switchToAutodecode();
+      stats.switched = true;
+    }
+    return stats;
+  }
+
+  private allIndices(): Uint32Array {
+    const a = new Uint32Array(this.source.n);
+    for (let i = 0; i < a.length; i++) a[i] = i;
+    return a;
+  }
+
+  /** Volume-only passes (poses frozen) over the given particles; returns the last pass's mean loss. */
+  fitVolume(indices: Uint32Array, passes: number, onProgress?: (p: ProgressInfo) => void): number {
+    const bs = this.opts.batchSize;
+    let mean = 0;
+    for (let pass = 0; pass < passes; pass++) {
+      const order = this.rng.shuffle(indices.slice());
+      let sum = 0;
+      const batches = Math.ceil(order.length / bs);
+      for (let bi = 0; bi < batches; bi++) {
+        const idx = order.slice(bi * bs, Math.min(order.length, (bi + 1) * bs)).sort();
+        sum += this.autodecodeStep(this.source.batch(idx), 0) * idx.length;
+        onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: sum / Math.min(order.length, (bi + 1) * bs), stage: this.stage });
+      }
+      mean = sum / order.length;
+    }
+    return mean;
+  }
+
   /** Stage 2 step: poseSteps pose updates (volume frozen), then one volume update. */
-  private autodecodeStep(batch: ParticleBatch): number {
+  private autodecodeStep(batch: ParticleBatch, poseSteps = this.opts.poseSteps): number {
     const { D } = this.source;
     const P = D * D;
     const B = batch.B;
@@ -254,7 +368,7 @@ export class SemiAmortizedTrainer {
     const lr = this.opts.lrPose;
     const eps = 1e-8;
     const pt = this.poses;
-    for (let step = 0; step < this.opts.poseSteps; step++) {
+    for (let step = 0; step < poseSteps; step++) {
       renderSlices(this.grid, rots, B, slices, disc);
       fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M: 1, originsPx: orig, dSlices: dS, dOrigins: dO });
       renderSlicesBackward(this.grid, rots, B, dS, null, dR, disc);

@@ -20,6 +20,7 @@ interface ReconstructCli {
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
   resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
   marchStart: number; marchEpochs: number; lrEncoder: number;
+  init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
 }
 
 export function register(program: Command): void {
@@ -30,6 +31,11 @@ export function register(program: Command): void {
     .requiredOption('-o, --outdir <dir>', 'output folder')
     .option('--mode <mode>', 'semi-amortized (cryoSPIN)', 'semi-amortized')
     .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
+    .option('--init <how>', 'initial poses: search (iterative global low-res pose search) or encoder (cryoSPIN multi-head encoder)', 'search')
+    .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 6)
+    .option('--search-rotations <J>', 'search stage: candidate rotations per search', num('--search-rotations', true), 3000)
+    .option('--search-radius <r0,r1>', 'search stage: loss radius (Fourier px) of the first and last search', '3,8')
+    .option('--search-shift <range>', 'search stage: origins searched within +-range px (step 1)', num('--search-shift'), 2)
     .option('--heads <M>', 'pose heads of the encoder', num('--heads', true), 7)
     .option('--epochs <E>', 'total epochs', num('--epochs', true), 20)
     .option('--switch-epoch <E>', 'epoch at which auto-decoding starts', num('--switch-epoch', true), 7)
@@ -50,6 +56,9 @@ export function register(program: Command): void {
     .option('--allow-outside', 'accept image paths outside the particle file folder')
     .option('--json', 'print one JSON object on stdout at the end')
     .action(async (input: string, o: ReconstructCli) => {
+      if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
+      const radii = o.searchRadius.split(',').map(Number);
+      if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
       if (o.mode !== 'semi-amortized') throw new InvalidArgumentError(`--mode ${o.mode} is not available yet (semi-amortized only)`);
       const bar = new cliProgress.SingleBar({
         format: 'epoch {epoch} [{stage}] {bar} {value}/{total} batches | loss {loss} | ETA {eta_formatted} | {res}',
@@ -62,6 +71,8 @@ export function register(program: Command): void {
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
         marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder,
+        init: o.init as 'search' | 'encoder', searchIterations: o.searchIterations, searchRotations: o.searchRotations,
+        searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift,
         onProgress: (p) => {
           if (!process.stderr.isTTY) return;
           if (started !== p.epoch) { if (started >= 0) bar.stop(); bar.start(p.batches, 0, { epoch: p.epoch, stage: p.stage, loss: '-', res }); started = p.epoch; }
