@@ -13,7 +13,7 @@ rm -rf "$OUT"
 echo "== simulate: $N particles, box 32, SNR 1, CTF, shifts +-1 px ==" >&2
 $cli simulate --map examples/data/ribosome70S_box32.mrc --n "$N" --snr 1 --shift-px 1 --seed 0 -o "$OUT/sim"
 echo "== reconstruct ab initio (search initialisation, then auto-decoding) ==" >&2
-$cli reconstruct "$OUT/sim/particles.star" -o "$OUT/recon" --epochs 8 --search-iterations 6 --search-shift 1 \
+$cli reconstruct "$OUT/sim/particles.star" -o "$OUT/recon" --search-shift 1 \
   --gt-map "$OUT/sim/gt.mrc" --gt-poses "$OUT/sim/particles.star" --seed 0
 echo "== report ==" >&2
 echo "FSC of the ab-initio map vs ground truth (after alignment, both hands tried):"

@@ -38,6 +38,8 @@ export interface SemiAmortizedOptions {
   lrPose: number;
   poseBetas: [number, number];
   poseSteps: number;
+  /** Pose learning-rate decay: lr = lrPose / (1 + poseLrDecay · epochs since the switch). */
+  poseLrDecay: number;
   /** Std of the random initial Hartley values. */
   initScale: number;
   /**
@@ -69,7 +71,7 @@ export interface SemiAmortizedOptions {
 }
 
 export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
-  epochs: 20,
+  epochs: 18,
   switchEpoch: 7,
   autoSwitch: false,
   switchThresholdDeg: 2,
@@ -82,13 +84,14 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseBetas: [0.9, 0.9],
   poseSteps: 5,
   initScale: 0.01,
+  poseLrDecay: 1,
   marchStartPx: 0,
   marchEpochs: 0,
   init: 'encoder',
-  searchIterations: 6,
+  searchIterations: 8,
   searchRotations: 3000,
   searchRadiusStartPx: 3,
-  searchRadiusEndPx: 8,
+  searchRadiusEndPx: 10,
   searchShiftRangePx: 2,
   searchShiftStepPx: 1,
   searchSubset: 4000,
@@ -105,6 +108,7 @@ export interface TrainerState {
   poses: { rot: Float32Array; origin: Float32Array; adamM: Float32Array; adamV: Float32Array; adamT: Uint32Array };
   rng: RngState;
   monitorPrev: number[] | null;
+  switchedAtEpoch: number;
 }
 
 export interface EpochStats {
@@ -131,6 +135,8 @@ export class SemiAmortizedTrainer {
   rng: Rng;
   epoch = 0;
   stage: Stage = 'encoder';
+  /** Epoch at which auto-decoding started. */
+  switchedAtEpoch = 0;
   private monitorIdx: Uint32Array;
   private monitorPrev: Float64Array | null = null;
 
@@ -365,7 +371,9 @@ export class SemiAmortizedTrainer {
     const dR = new Float64Array(9 * B);
     const gw = new Float64Array(3);
     const [b1, b2] = this.opts.poseBetas;
-    const lr = this.opts.lrPose;
+    // pose step size decays as 1/(1 + epochs since the switch): large steps to pull the
+    // initial poses in, then smaller ones so they settle instead of chasing the noise
+    const lr = this.opts.lrPose / (1 + this.opts.poseLrDecay * Math.max(0, this.epoch - this.switchedAtEpoch));
     const eps = 1e-8;
     const pt = this.poses;
     for (let step = 0; step < poseSteps; step++) {
@@ -485,6 +493,7 @@ export class SemiAmortizedTrainer {
       poses: { rot: this.poses.rot, origin: this.poses.origin, adamM: this.poses.adamM, adamV: this.poses.adamV, adamT: this.poses.adamT },
       rng: this.rng.getState(),
       monitorPrev: this.monitorPrev ? Array.from(this.monitorPrev) : null,
+      switchedAtEpoch: this.switchedAtEpoch,
     };
   }
 
@@ -501,6 +510,7 @@ export class SemiAmortizedTrainer {
     this.poses.adamT.set(s.poses.adamT);
     this.rng.setState(s.rng);
     this.monitorPrev = s.monitorPrev ? Float64Array.from(s.monitorPrev) : null;
+    this.switchedAtEpoch = s.switchedAtEpoch;
     if (this.stage === 'autodecode' && this.encoder) { this.encoder.dispose(); this.encoder = null; }
   }
 
@@ -520,5 +530,6 @@ export class SemiAmortizedTrainer {
     this.poses.adamT.fill(0);
     this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.opts.lrVolumeAutodecode });
     this.stage = 'autodecode';
+    this.switchedAtEpoch = this.epoch;
   }
 }

@@ -19,7 +19,7 @@ interface ReconstructCli {
   outdir: string; mode: string; box?: number; heads: number; epochs: number; switchEpoch: number; autoSwitch?: boolean;
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
   resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
-  marchStart: number; marchEpochs: number; lrEncoder: number;
+  marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
 }
 
@@ -32,12 +32,12 @@ export function register(program: Command): void {
     .option('--mode <mode>', 'semi-amortized (cryoSPIN)', 'semi-amortized')
     .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
     .option('--init <how>', 'initial poses: search (iterative global low-res pose search) or encoder (cryoSPIN multi-head encoder)', 'search')
-    .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 6)
+    .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 8)
     .option('--search-rotations <J>', 'search stage: candidate rotations per search', num('--search-rotations', true), 3000)
-    .option('--search-radius <r0,r1>', 'search stage: loss radius (Fourier px) of the first and last search', '3,8')
+    .option('--search-radius <r0,r1>', 'search stage: loss radius (Fourier px) of the first and last search', '3,10')
     .option('--search-shift <range>', 'search stage: origins searched within +-range px (step 1)', num('--search-shift'), 2)
     .option('--heads <M>', 'pose heads of the encoder', num('--heads', true), 7)
-    .option('--epochs <E>', 'total epochs', num('--epochs', true), 20)
+    .option('--epochs <E>', 'total epochs', num('--epochs', true), 18)
     .option('--switch-epoch <E>', 'epoch at which auto-decoding starts', num('--switch-epoch', true), 7)
     .option('--auto-switch', 'also switch early when the encoder poses stop changing (median change < 2 deg)')
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
@@ -48,6 +48,8 @@ export function register(program: Command): void {
     .option('--mask <fraction>', 'soft circular mask radius as a fraction of the half box (0 = none)', num('--mask'))
     .option('--march-start <px>', 'frequency marching: loss radius (Fourier px) at epoch 0 (0 = off)', num('--march-start'), 0)
     .option('--march-epochs <E>', 'frequency marching: epochs to reach Nyquist', num('--march-epochs'), 0)
+    .option('--lr-pose <lr>', 'auto-decoding: per-particle pose Adam learning rate (rad, px)', num('--lr-pose'), 0.05)
+    .option('--pose-steps <n>', 'auto-decoding: pose steps per batch', num('--pose-steps', true), 5)
     .option('--lr-encoder <lr>', 'encoder Adam learning rate', num('--lr-encoder'), 1e-4)
     .option('--encoder <preset>', 'encoder trunk: lean (CPU) or paper', 'lean')
     .option('--gt-map <mrc>', 'ground-truth map: report FSC resolution per epoch')
@@ -70,7 +72,7 @@ export function register(program: Command): void {
         input, outdir: o.outdir, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
-        marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder,
+        marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder, lrPose: o.lrPose, poseSteps: o.poseSteps,
         init: o.init as 'search' | 'encoder', searchIterations: o.searchIterations, searchRotations: o.searchRotations,
         searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift,
         onProgress: (p) => {
