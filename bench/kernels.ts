@@ -204,6 +204,10 @@ for (const g of torch?.gemm ?? []) {
 
 const outDir = join(repo, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
+// encoder_step rows: measured by bench/encoder.ts (run first by `npm run bench:kernels`), merged here
+const encoderJson = join(outDir, 'encoder.json');
+const encoderRows: Row[] = existsSync(encoderJson) ? (JSON.parse(readFileSync(encoderJson, 'utf8')) as Row[]) : [];
+rows.push(...encoderRows);
 writeFileAtomic(join(outDir, 'kernels.json'), JSON.stringify(rows, null, 1) + '\n');
 
 const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined ? '-' : x.toFixed(d));
@@ -227,6 +231,9 @@ for (const r of ours) {
   const est = r.threads > 1 && one?.cpu_critical_ms && r.cpu_critical_ms ? one.cpu_critical_ms / r.cpu_critical_ms : null;
   const cpuRatio = r.cpu_median_ms && r.ref_cpu_median_ms ? r.cpu_median_ms / r.ref_cpu_median_ms : null;
   lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | ${sp === null ? '-' : `${f(sp)} / ${f(est)}`} |`);
+}
+for (const r of encoderRows) {
+  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | tfjs-wasm | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (-) | - |`);
 }
 lines.push('');
 lines.push('GEMM (float32 1024^3, torch.matmul on OpenBLAS), the practical compute limit:');
