@@ -15,7 +15,8 @@
  */
 import type { Complex } from '../core/complex.js';
 import { tf } from '../model/tfjsSetup.js';
-import { nyquistDisc, renderSlices, type HartleyGrid } from '../model/hartleyVolume.js';
+import { nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
+import { tsSlicer, type Slicer } from './slicer.js';
 import type { ParticleBatch } from './types.js';
 
 export interface PoseSearchOptions {
@@ -47,7 +48,7 @@ export interface CandidateSlices {
 }
 
 /** Render the candidate rotations' slices at the disc pixels, laid out pixel-major (n x J). */
-export function candidateSlices(grid: HartleyGrid, rots: Float64Array, radiusPx: number): CandidateSlices {
+export function candidateSlices(grid: HartleyGrid, rots: Float64Array, radiusPx: number, slicer: Slicer = tsSlicer): CandidateSlices {
   const D = grid.D;
   const P = D * D;
   const J = rots.length / 9;
@@ -60,7 +61,7 @@ export function candidateSlices(grid: HartleyGrid, rots: Float64Array, radiusPx:
   const s: Complex = { re: new Float32Array(chunk * P), im: new Float32Array(chunk * P) };
   for (let j0 = 0; j0 < J; j0 += chunk) {
     const c = Math.min(chunk, J - j0);
-    renderSlices(grid, rots.subarray(9 * j0, 9 * (j0 + c)), c, s, disc);
+    slicer.render(grid, rots.subarray(9 * j0, 9 * (j0 + c)), c, s, disc);
     for (let jj = 0; jj < c; jj++) {
       for (let k = 0; k < n; k++) {
         const p = jj * P + disc.pix[k]!;

@@ -17,7 +17,8 @@ import { Rng, type RngState } from '../core/rng.js';
 import { geodesicDeg, matMul, randomRotations } from '../core/rotation.js';
 import { superFibonacciRotations } from '../eval/align.js';
 import { candidateSlices, searchPoses } from './poseSearch.js';
-import { createHartleyGrid, nyquistDisc, renderSlices, renderSlicesBackward, type HartleyGrid } from '../model/hartleyVolume.js';
+import { createHartleyGrid, nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
+import { createSlicer, type Slicer } from './slicer.js';
 import { PreconditionedMomentum } from './volumeOptimizer.js';
 import { fourierLoss } from './fourierLoss.js';
 import { applyLeftExp, createPoseTable, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
@@ -40,6 +41,8 @@ export interface SemiAmortizedOptions {
   poseSteps: number;
   /** Pose learning-rate decay: lr = lrPose / (1 + poseLrDecay · epochs since the switch). */
   poseLrDecay: number;
+  /** Slice kernels: 'wasm' (SIMD backend, default) or 'ts' (reference). */
+  backend: 'ts' | 'wasm';
   /** Std of the random initial Hartley values. */
   initScale: number;
   /**
@@ -84,6 +87,7 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseBetas: [0.9, 0.9],
   poseSteps: 5,
   initScale: 0.01,
+  backend: 'wasm',
   poseLrDecay: 1,
   marchStartPx: 0,
   marchEpochs: 0,
@@ -130,6 +134,7 @@ export class SemiAmortizedTrainer {
   readonly opts: SemiAmortizedOptions;
   encoder: PoseEncoder | null;
   grid: HartleyGrid;
+  readonly slicer: Slicer;
   volOpt: PreconditionedMomentum;
   poses: PoseTable;
   rng: Rng;
@@ -146,6 +151,7 @@ export class SemiAmortizedTrainer {
     this.encoder = encoder;
     this.rng = new Rng(this.opts.seed);
     this.grid = createHartleyGrid(source.D);
+    this.slicer = createSlicer(this.opts.backend);
     for (let i = 0; i < this.grid.values.length; i++) this.grid.values[i] = this.opts.initScale * this.rng.normal();
     this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: encoder ? this.opts.lrVolumeEncoderStage : this.opts.lrVolumeAutodecode });
     this.poses = createPoseTable(source.n);
@@ -230,7 +236,7 @@ export class SemiAmortizedTrainer {
     let lastRots: Float64Array | null = null;
     const lossFn = (pred: EncoderPrediction): EncoderLossResult => {
       const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
-      renderSlices(this.grid, pred.rotations, B * M, slices, disc);
+      this.slicer.render(this.grid, pred.rotations, B * M, slices, disc);
       const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
       const winner = new Int32Array(B);
       const wRots = new Float64Array(9 * B);
@@ -262,7 +268,7 @@ export class SemiAmortizedTrainer {
       const invB = 1 / B;
       for (let i = 0; i < B * P; i++) { dS.re[i] *= invB; dS.im[i] *= invB; }
       const dR = new Float64Array(9 * B);
-      renderSlicesBackward(this.grid, wRots, B, dS, dH, dR, disc);
+      this.slicer.backward(this.grid, wRots, B, dS, dH, dR, disc);
       lastRots = wRots;
       const dLdShift = new Float32Array(2 * B);
       for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
@@ -291,7 +297,7 @@ export class SemiAmortizedTrainer {
     const Q = randomRotations(1, this.rng);
     const rots = new Float64Array(base.length);
     for (let j = 0; j < o.searchRotations; j++) matMul(rots.subarray(9 * j, 9 * j + 9), base.subarray(9 * j, 9 * j + 9), Q);
-    const cand = candidateSlices(this.grid, rots, radius);
+    const cand = candidateSlices(this.grid, rots, radius, this.slicer);
     const subset = last || this.source.n <= o.searchSubset ? this.allIndices()
       : this.rng.permutation(this.source.n).slice(0, o.searchSubset).sort();
     const chunk = 128;
@@ -377,9 +383,9 @@ export class SemiAmortizedTrainer {
     const eps = 1e-8;
     const pt = this.poses;
     for (let step = 0; step < poseSteps; step++) {
-      renderSlices(this.grid, rots, B, slices, disc);
+      this.slicer.render(this.grid, rots, B, slices, disc);
       fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M: 1, originsPx: orig, dSlices: dS, dOrigins: dO });
-      renderSlicesBackward(this.grid, rots, B, dS, null, dR, disc);
+      this.slicer.backward(this.grid, rots, B, dS, null, dR, disc);
       for (let b = 0; b < B; b++) {
         const i = batch.indices[b]!;
         leftPerturbationGrad(dR, 9 * b, rots, 9 * b, gw, 0);
@@ -411,12 +417,12 @@ export class SemiAmortizedTrainer {
       pt.origin[2 * i + 1] = orig[2 * b + 1]!;
     }
     // volume step with poses frozen
-    renderSlices(this.grid, rots, B, slices, disc);
+    this.slicer.render(this.grid, rots, B, slices, disc);
     const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M: 1, originsPx: orig, dSlices: dS });
     const invB = 1 / B;
     for (let i = 0; i < B * P; i++) { dS.re[i] *= invB; dS.im[i] *= invB; }
     const dH = new Float32Array(this.grid.values.length);
-    renderSlicesBackward(this.grid, rots, B, dS, dH, null, disc);
+    this.slicer.backward(this.grid, rots, B, dS, dH, null, disc);
     this.volOpt.step(this.grid.values, dH, this.curvature(batch, rots));
     let total = 0;
     for (let b = 0; b < B; b++) total += losses[b]!;
@@ -436,7 +442,7 @@ export class SemiAmortizedTrainer {
     const w: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
     for (let i = 0; i < B * P; i++) { const c = batch.ctf[i]!; w.re[i] = c * c * s; }
     const out = new Float32Array(this.grid.values.length);
-    renderSlicesBackward(this.grid, rots, B, w, out, null, disc);
+    this.slicer.backward(this.grid, rots, B, w, out, null, disc);
     return out;
   }
 
@@ -469,7 +475,7 @@ export class SemiAmortizedTrainer {
       const B = batch.B;
       const pred = enc.predict(batch.images, B);
       const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
-      renderSlices(this.grid, pred.rotations, B * M, slices, disc);
+      this.slicer.render(this.grid, pred.rotations, B * M, slices, disc);
       const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
       for (let b = 0; b < B; b++) {
         let best = 0;
