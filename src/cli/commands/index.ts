@@ -11,7 +11,8 @@ import { register as fsc } from './fsc.js';
 import { register as align } from './align.js';
 import { register as poseError } from './poseError.js';
 import { register as info } from './info.js';
+import { register as downsample } from './downsample.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [simulate, reconstruct, backproject, fsc, align, poseError, info];
+export const COMMANDS: RegisterCommand[] = [simulate, reconstruct, backproject, downsample, fsc, align, poseError, info];
