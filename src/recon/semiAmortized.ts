@@ -104,6 +104,15 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
 
 export type Stage = 'encoder' | 'search' | 'autodecode';
 
+/** The loss became NaN/Inf: the run stops with a clear message instead of writing a NaN map. */
+export class DivergenceError extends Error {
+  constructor(epoch: number, batch: number, stage: Stage) {
+    super(`the ${stage} stage diverged at epoch ${epoch}, batch ${batch + 1} (non-finite loss); ` +
+      'nothing was written for this epoch; resume from the last checkpoint with a smaller learning rate');
+    this.name = 'DivergenceError';
+  }
+}
+
 export interface TrainerState {
   epoch: number;
   stage: Stage;
@@ -153,7 +162,7 @@ export class SemiAmortizedTrainer {
     this.grid = createHartleyGrid(source.D);
     this.slicer = createSlicer(this.opts.backend);
     for (let i = 0; i < this.grid.values.length; i++) this.grid.values[i] = this.opts.initScale * this.rng.normal();
-    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: encoder ? this.opts.lrVolumeEncoderStage : this.opts.lrVolumeAutodecode });
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.volumeLr(encoder ? this.opts.lrVolumeEncoderStage : this.opts.lrVolumeAutodecode) });
     this.poses = createPoseTable(source.n);
     const perm = this.rng.permutation(source.n);
     this.monitorIdx = perm.slice(0, Math.min(256, source.n)).sort();
@@ -177,6 +186,16 @@ export class SemiAmortizedTrainer {
     return nyquistDisc(this.source.D, Math.round(this.lossRadius() * 2) / 2);
   }
 
+  /**
+   * Volume step size for this box: the given lr at box <= 32, scaled by (32/D)^2 above, where a
+   * voxel is touched by fewer batches and the preconditioned momentum step grows (see
+   * volumeOptimizer.ts; lr 0.3 diverged at box 64, SNR 0.1).
+   */
+  volumeLr(lr: number): number {
+    const D = this.source.D;
+    return D <= 32 ? lr : lr * (32 / D) ** 2;
+  }
+
   get done(): boolean { return this.epoch >= this.opts.epochs; }
 
   /** Run one epoch; returns its statistics. */
@@ -196,6 +215,7 @@ export class SemiAmortizedTrainer {
       let loss: number;
       if (this.stage === 'encoder') loss = this.encoderStep(batch, usage);
       else loss = this.autodecodeStep(batch);
+      if (!Number.isFinite(loss)) throw new DivergenceError(this.epoch, bi, this.stage);
       lossSum += loss * batch.B;
       lossCount += batch.B;
       onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / lossCount, stage: this.stage });
@@ -319,7 +339,7 @@ export class SemiAmortizedTrainer {
     }
     // refit the volume from scratch with the new poses
     this.grid.values.fill(0);
-    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: o.lrVolumeAutodecode });
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.volumeLr(o.lrVolumeAutodecode) });
     const volLoss = this.fitVolume(subset, o.searchVolumeEpochs);
     const stats: EpochStats = {
       epoch: this.epoch, stage: 'search', loss: volLoss, seconds: (performance.now() - t0) / 1000,
@@ -349,7 +369,9 @@ export class SemiAmortizedTrainer {
       const batches = Math.ceil(order.length / bs);
       for (let bi = 0; bi < batches; bi++) {
         const idx = order.slice(bi * bs, Math.min(order.length, (bi + 1) * bs)).sort();
-        sum += this.autodecodeStep(this.source.batch(idx), 0) * idx.length;
+        const l = this.autodecodeStep(this.source.batch(idx), 0);
+        if (!Number.isFinite(l)) throw new DivergenceError(this.epoch, bi, this.stage);
+        sum += l * idx.length;
         onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: sum / Math.min(order.length, (bi + 1) * bs), stage: this.stage });
       }
       mean = sum / order.length;
@@ -534,7 +556,7 @@ export class SemiAmortizedTrainer {
     this.poses.adamM.fill(0);
     this.poses.adamV.fill(0);
     this.poses.adamT.fill(0);
-    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.opts.lrVolumeAutodecode });
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.volumeLr(this.opts.lrVolumeAutodecode) });
     this.stage = 'autodecode';
     this.switchedAtEpoch = this.epoch;
   }
