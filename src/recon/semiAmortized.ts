@@ -339,7 +339,8 @@ export class SemiAmortizedTrainer {
     }
     // refit the volume from scratch with the new poses
     this.grid.values.fill(0);
-    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.volumeLr(o.lrVolumeAutodecode) });
+    // short refit from scratch (2 passes, fresh optimiser): the unscaled step is stable here
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: o.lrVolumeAutodecode });
     const volLoss = this.fitVolume(subset, o.searchVolumeEpochs);
     const stats: EpochStats = {
       epoch: this.epoch, stage: 'search', loss: volLoss, seconds: (performance.now() - t0) / 1000,
