@@ -7,11 +7,11 @@
  */
 import type { CtfParams } from '../core/ctf.js';
 import { ctf2D } from '../core/ctf.js';
-import { fft2Centered } from '../core/fft.js';
 import { fourierCropImage } from '../core/resample.js';
 import { Rng } from '../core/rng.js';
 import { InputError } from '../io/errors.js';
 import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
+import { assembleBatch } from './batch.js';
 import type { ParticleBatch, ParticleSource } from './types.js';
 
 export interface DiskSourceOptions {
@@ -79,8 +79,6 @@ export class DiskSource implements ParticleSource {
     const B = indices.length;
     const images = new Float32Array(B * P);
     const ctf = new Float32Array(B * P);
-    const re = new Float32Array(B * P);
-    const im = new Float32Array(B * P);
     const sgn = this.invert ? -1 : 1;
     for (let b = 0; b < B; b++) {
       const i = indices[b]!;
@@ -95,10 +93,8 @@ export class DiskSource implements ParticleSource {
       }
       images.set(img, b * P);
       ctf2D(this.set.particles[i]!.ctf as CtfParams, D, this.apixAngstrom, ctf.subarray(b * P, (b + 1) * P));
-      const F = fft2Centered(img, D);
-      for (let k = 0; k < P; k++) { re[b * P + k] = F.re[k]! / D; im[b * P + k] = F.im[k]! / D; }
     }
-    return { indices, B, images, obs: { re, im }, ctf };
+    return assembleBatch(indices, D, images, ctf);
   }
 
   close(): void {

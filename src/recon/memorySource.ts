@@ -2,7 +2,7 @@
  * A ParticleSource over particles already in memory (tests, small simulated sets, the browser).
  * Images are normalised real-space D x D arrays; obs = fft2Centered(image) / D.
  */
-import { fft2Centered } from '../core/fft.js';
+import { assembleBatch } from './batch.js';
 import type { ParticleBatch, ParticleSource } from './types.js';
 
 export class MemorySource implements ParticleSource {
@@ -22,22 +22,17 @@ export class MemorySource implements ParticleSource {
   }
 
   batch(indices: Uint32Array): ParticleBatch {
-    const D = this.D;
-    const P = D * D;
+    const P = this.D * this.D;
     const B = indices.length;
     const images = new Float32Array(B * P);
     const ctf = new Float32Array(B * P);
-    const re = new Float32Array(B * P);
-    const im = new Float32Array(B * P);
     for (let b = 0; b < B; b++) {
       const i = indices[b]!;
-      const img = this.images.subarray(i * P, (i + 1) * P);
-      images.set(img, b * P);
+      images.set(this.images.subarray(i * P, (i + 1) * P), b * P);
       if (this.ctfs) ctf.set(this.ctfs.subarray(i * P, (i + 1) * P), b * P);
       else ctf.fill(1, b * P, (b + 1) * P);
-      const F = fft2Centered(img, D);
-      for (let k = 0; k < P; k++) { re[b * P + k] = F.re[k]! / D; im[b * P + k] = F.im[k]! / D; }
     }
-    return { indices, B, images, obs: { re, im }, ctf };
+    return assembleBatch(indices, this.D, images, ctf);
   }
+
 }

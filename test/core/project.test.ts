@@ -4,6 +4,7 @@ import { prepareProjector, projectMany, projectVolume, paddedSize } from '../../
 import { eulerToMatrix } from '../../src/core/rotation.js';
 import { ctf2D, type CtfParams } from '../../src/core/ctf.js';
 import { fft2Centered, ifft2Centered } from '../../src/core/fft.js';
+import { corr, maxRelErr } from '../helpers/compare.js';
 
 interface Blob { m: [number, number, number]; s: number; w: number }
 
@@ -44,24 +45,6 @@ function blobProjection(D: number, A: Float64Array, origin: [number, number] = [
   return img;
 }
 
-function corr(a: Float32Array, b: Float32Array): number {
-  let ma = 0, mb = 0;
-  for (let i = 0; i < a.length; i++) { ma += a[i]!; mb += b[i]!; }
-  ma /= a.length; mb /= b.length;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let m = 0, peak = 0;
-  for (let i = 0; i < a.length; i++) { m = Math.max(m, Math.abs(a[i]! - b[i]!)); peak = Math.max(peak, Math.abs(b[i]!)); }
-  return m / peak;
-}
 
 // Generic angles: the gridding pre-correction (on by default, as in RELION) compensates the
 // trilinear blur of off-grid samples; for axis-aligned views the slice hits grid points and the

@@ -17,29 +17,12 @@ import { Rng } from '../../src/core/rng.js';
 import { fourierCropVolume } from '../../src/core/resample.js';
 import { readMrc, writeMrc } from '../../src/io/mrc.js';
 import { readStar } from '../../src/io/star.js';
+import { corr, maxRelErr } from '../helpers/compare.js';
 
 const hasRelion = spawnSync('relion_project', ['--version'], { encoding: 'utf8' }).status === 0;
 const DATA = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'aspire_70S_synthetic');
 const VERBOSE = process.env.CRYOSPIN_ORACLE_VERBOSE === '1';
 
-function corr(a: Float32Array, b: Float32Array): number {
-  let ma = 0, mb = 0;
-  for (let i = 0; i < a.length; i++) { ma += a[i]!; mb += b[i]!; }
-  ma /= a.length; mb /= b.length;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let m = 0, peak = 0;
-  for (let i = 0; i < a.length; i++) { m = Math.max(m, Math.abs(a[i]! - b[i]!)); peak = Math.max(peak, Math.abs(b[i]!)); }
-  return m / peak;
-}
 
 /** Least-squares scale s minimising |s·a - b|. */
 function scaleOf(a: Float32Array, b: Float32Array): number {
