@@ -8,6 +8,7 @@ import { matrixToEuler } from '../../core/rotation.js';
 import { alignMaps } from '../../eval/align.js';
 import { writeMrc } from '../../io/mrc.js';
 import { log, printResult } from '../output.js';
+import { apixOption, jsonOption, outputFileOption } from '../options.js';
 import { readMapPair } from './fsc.js';
 
 export interface AlignCommandOptions {
@@ -45,13 +46,13 @@ export function register(program: Command): void {
     .description('align map B onto reference map A (rotation, shift and hand) and write the aligned B')
     .argument('<mapA>', 'reference map (MRC)')
     .argument('<mapB>', 'map to move (MRC, same box)')
-    .requiredOption('-o, --output <path>', 'aligned copy of B (MRC)')
-    .option('--apix <A>', 'pixel size written to the output (default: from the headers)', Number)
+    .addOption(outputFileOption('aligned copy of B (MRC)').makeOptionMandatory())
+    .addOption(apixOption('pixel size in Angstrom written to the output (default: from the headers)'))
     .option('--no-mirror', 'do not consider the mirrored hand')
-    .option('--json', 'print one JSON object', false)
-    .action((mapA: string, mapB: string, opts: { output: string; apix?: number; mirror: boolean; json: boolean }) => {
+    .addOption(jsonOption())
+    .action((mapA: string, mapB: string, opts: { output: string; apix?: number; mirror: boolean; json?: boolean }) => {
       const r = runAlign({ mapA, mapB, output: opts.output, apixAngstrom: opts.apix, noMirror: !opts.mirror });
-      printResult(opts.json, r, () =>
+      printResult(opts.json ?? false, r, () =>
         `wrote ${r.output}\nmirrored: ${r.mirrored}\ncorrelation: ${r.correlation.toFixed(4)}\n` +
         `rotation (rot, tilt, psi): ${r.rotation_euler_deg.map((v) => v.toFixed(2)).join(', ')} deg\n` +
         `shift: ${r.shift_px.map((v) => v.toFixed(2)).join(', ')} px`);

@@ -3,7 +3,7 @@
  * optionally as two random half maps with their FSC, and the FSC against a reference map.
  * Library: src/recon/backproject.ts.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { dirname, extname, basename, join } from 'node:path';
 import { fscReport, type FscReport } from '../../eval/fsc.js';
 import { InputError } from '../../io/errors.js';
@@ -11,9 +11,11 @@ import { readMrc, writeMrc } from '../../io/mrc.js';
 import { loadParticles } from '../../io/particles.js';
 import { backproject, particleSetSource } from '../../recon/backproject.js';
 import { log, printResult } from '../output.js';
+import { apixOption, boxOption, jsonOption, outputFileOption, parseNumber as num, seedOption } from '../options.js';
 
 export interface BackprojectCliOptions {
   particles: string;
+  /** Output map path (the CLI's -o/--output). */
   out: string;
   halves?: boolean;
   box?: number;
@@ -36,16 +38,6 @@ export interface BackprojectCliResult {
   apixAngstrom: number;
   halfFsc?: FscReport;
   refFsc?: FscReport;
-}
-
-function num(name: string, opts: { int?: boolean; min?: number } = {}) {
-  return (v: string): number => {
-    const x = Number(v);
-    if (v.trim() === '' || !Number.isFinite(x)) throw new InvalidArgumentError(`${name}: expected a number, got "${v}"`);
-    if (opts.int && !Number.isInteger(x)) throw new InvalidArgumentError(`${name}: expected an integer, got "${v}"`);
-    if (opts.min !== undefined && x < opts.min) throw new InvalidArgumentError(`${name}: must be >= ${opts.min}, got ${x}`);
-    return x;
-  };
 }
 
 export function runBackproject(o: BackprojectCliOptions): BackprojectCliResult {
@@ -93,18 +85,18 @@ export function register(program: Command): void {
     .command('backproject')
     .description('Reconstruct a map from particles with known poses (Fourier backprojection with CTF)')
     .argument('<particles>', 'particle file (RELION STAR, cryoSPARC .cs, ...) with angles')
-    .requiredOption('-o, --out <map.mrc>', 'output map')
+    .addOption(outputFileOption('output map (MRC)').makeOptionMandatory())
     .option('--halves', 'also write two random half maps (<out>_half1/2.mrc) and report their FSC')
-    .option('--box <N>', 'reconstruction box (Fourier crop of the images; pixel size scales)', num('--box', { int: true, min: 2 }))
-    .option('--apix <A>', 'pixel size when the particle file has none', num('--apix', { min: 0 }))
+    .addOption(boxOption('reconstruction box in px (Fourier crop of the images; the pixel size scales)'))
+    .addOption(apixOption('pixel size in Angstrom when the particle file has none'))
     .option('--ref <map.mrc>', 'report the FSC of the map against this reference')
     .option('--reg <r>', 'regularisation: fraction of the mean weight added to the denominator', num('--reg', { min: 0 }), 1e-3)
     .option('--no-ctf', 'ignore the CTF (images already CTF-free)')
-    .option('--seed <K>', 'seed of the half-set split', num('--seed', { int: true, min: 0 }), 0)
+    .addOption(seedOption('random seed of the half-set split'))
     .option('--chunk <N>', 'particles per chunk', num('--chunk', { int: true, min: 1 }), 256)
-    .option('--json', 'print one JSON object on stdout')
+    .addOption(jsonOption())
     .action((particles: string, raw: Record<string, unknown>) => {
-      const o = { ...raw, particles, noCtf: raw['ctf'] === false } as unknown as BackprojectCliOptions;
+      const o = { ...raw, particles, out: raw['output'], noCtf: raw['ctf'] === false } as unknown as BackprojectCliOptions;
       const res = runBackproject(o);
       printResult(o.json ?? false, res, () => {
         const lines = [`reconstructed ${res.count} particles -> ${res.map} (box ${res.boxPx}, ${res.apixAngstrom.toFixed(3)} A/px)`];

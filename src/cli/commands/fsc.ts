@@ -11,6 +11,7 @@ import { softSphericalMask } from '../../eval/mask.js';
 import { InputError } from '../../io/errors.js';
 import { readMrc } from '../../io/mrc.js';
 import { log, printResult } from '../output.js';
+import { apixOption, jsonOption, parseNumber as num } from '../options.js';
 
 export interface CubicMap {
   data: Float32Array;
@@ -76,14 +77,14 @@ export function register(program: Command): void {
     .description('Fourier shell correlation of two maps; resolution at FSC 0.5 and 0.143 (first crossing)')
     .argument('<mapA>', 'reference map (MRC)')
     .argument('<mapB>', 'second map (MRC, same box)')
-    .option('--mask-radius <px>', 'soft spherical mask radius (px)', Number)
-    .option('--mask-edge <px>', 'cosine edge width of the mask (px)', Number, 3)
-    .option('--apix <A>', 'pixel size in Angstrom (default: from the map header)', Number)
+    .option('--mask-radius <px>', 'soft spherical mask radius (px)', num('--mask-radius', { min: Number.MIN_VALUE }))
+    .option('--mask-edge <px>', 'cosine edge width of the mask (px)', num('--mask-edge', { min: 0 }), 3)
+    .addOption(apixOption('pixel size in Angstrom (default: from the map header)'))
     .option('--align', 'align B onto A (rotation, shift, hand) before the FSC', false)
-    .option('--json', 'print one JSON object', false)
-    .action((mapA: string, mapB: string, opts: { maskRadius?: number; maskEdge: number; apix?: number; align: boolean; json: boolean }) => {
+    .addOption(jsonOption())
+    .action((mapA: string, mapB: string, opts: { maskRadius?: number; maskEdge: number; apix?: number; align: boolean; json?: boolean }) => {
       const r = runFsc({ mapA, mapB, maskRadiusPx: opts.maskRadius, maskEdgePx: opts.maskEdge, apixAngstrom: opts.apix, align: opts.align });
-      printResult(opts.json, r, () => {
+      printResult(opts.json ?? false, r, () => {
         const fmtA = (v: number | null) => (v === null ? 'n/a (no pixel size)' : `${v.toFixed(2)} A`);
         const lines = [
           `FSC 0.5:   ${r.res05_px.toFixed(3)} px, ${fmtA(r.res05_A)}`,

@@ -18,6 +18,7 @@ import { readNpy } from '../../io/npy.js';
 import { NdArray, PyTuple, describePickle, readPickle, type PickleValue } from '../../io/pickle.js';
 import { readStar } from '../../io/star.js';
 import { printResult } from '../output.js';
+import { jsonOption } from '../options.js';
 
 export type InfoFormat = 'mrc' | 'star' | 'cs' | 'npy' | 'pkl';
 
@@ -204,7 +205,7 @@ export function register(program: Command): void {
     .command('info')
     .description('say what a file holds: MRC map/stack, STAR, cryoSPARC .cs, NumPy .npy, cryoDRGN .pkl')
     .argument('<file>', 'file to describe')
-    .option('--json', 'print one JSON object')
+    .addOption(jsonOption())
     .option('--no-stats', 'MRC: skip reading the data for min/max/mean/std')
     .action((file: string, o: { json?: boolean; stats?: boolean }) => {
       const r = runInfo(file, { json: o.json === true, stats: o.stats !== false });

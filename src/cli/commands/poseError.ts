@@ -12,6 +12,7 @@ import { readPosePkl } from '../../io/cryodrgnPkl.js';
 import { InputError } from '../../io/errors.js';
 import { loadParticles } from '../../io/particles.js';
 import { log, printResult } from '../output.js';
+import { boxOption, jsonOption, parseNumber as num, seedOption } from '../options.js';
 
 export interface PoseSet {
   n: number;
@@ -80,14 +81,14 @@ export function register(program: Command): void {
     .description('rotation and shift error of predicted poses against true poses (global rotation and hand removed)')
     .argument('<pred>', 'predicted poses: STAR, .cs or cryoDRGN pose .pkl')
     .argument('<truth>', 'true poses: STAR, .cs or cryoDRGN pose .pkl')
-    .option('--box <px>', 'box size, to turn .pkl translations (fractions of the box) into pixels', Number)
-    .option('--seed <n>', 'seed of the candidate subset', Number, 0)
-    .option('--candidates <n>', 'number of candidate global rotations', Number, 100)
-    .option('--json', 'print one JSON object', false)
-    .action((pred: string, truth: string, opts: { box?: number; seed: number; candidates: number; json: boolean }) => {
+    .addOption(boxOption('box in px, to turn .pkl translations (fractions of the box) into pixels'))
+    .addOption(seedOption('random seed of the candidate subset'))
+    .option('--candidates <n>', 'number of candidate global rotations', num('--candidates', { int: true, min: 1 }), 100)
+    .addOption(jsonOption())
+    .action((pred: string, truth: string, opts: { box?: number; seed: number; candidates: number; json?: boolean }) => {
       const r = runPoseError({ pred, truth, boxPx: opts.box, seed: opts.seed, nCandidates: opts.candidates });
       const f = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(3)} px`);
-      printResult(opts.json, r, () =>
+      printResult(opts.json ?? false, r, () =>
         `n: ${r.n}\nrotation error: median ${r.rot_median_deg.toFixed(3)} deg, mean ${r.rot_mean_deg.toFixed(3)} deg\n` +
         `mirrored: ${r.mirrored}\nshift error: median ${f(r.shift_median_px)} (recentred ${f(r.shift_median_recentred_px)})`);
     });
