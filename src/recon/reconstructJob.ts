@@ -73,7 +73,7 @@ export interface ReconstructResult {
 interface Checkpoint { trainer: TrainerState; encoder: EncoderState | null; wall_s: number; options: Record<string, unknown> }
 
 /** Real-space map (box D) of the learned Hartley volume. */
-export function decoderMap(trainer: SemiAmortizedTrainer): Float32Array {
+export function decoderMap(trainer: Pick<SemiAmortizedTrainer, 'grid'>): Float32Array {
   const D = trainer.grid.D;
   const F = fourierFromHartley(trainer.grid);
   const v = ifft3Centered(F, D);
@@ -81,7 +81,7 @@ export function decoderMap(trainer: SemiAmortizedTrainer): Float32Array {
   return v;
 }
 
-function gtRotations(path: string, n: number): { rots: Float64Array; origins: Float64Array; boxPx: number } {
+export function gtRotations(path: string, n: number): { rots: Float64Array; origins: Float64Array; boxPx: number } {
   const gt = loadParticles(path, { checkStacks: false, allowOutside: true }); // metadata only: no image is read
   if (gt.particles.length !== n) throw new InputError(path, `has ${gt.particles.length} particles, the input has ${n}`);
   const rots = new Float64Array(9 * n);
@@ -171,7 +171,7 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
 }
 
 /** A backprojection source over the particle set with the trainer's poses (working box). */
-function refinedSource(set: ParticleSet, trainer: SemiAmortizedTrainer, scaleToWork: number): BpSource & { close(): void } {
+function refinedSource(set: ParticleSet, trainer: Pick<SemiAmortizedTrainer, 'poses'>, scaleToWork: number): BpSource & { close(): void } {
   const reader = new ParticleImageReader(set);
   return {
     boxPx: set.boxPx,
@@ -192,7 +192,8 @@ function refinedSource(set: ParticleSet, trainer: SemiAmortizedTrainer, scaleToW
   };
 }
 
-function writeOutputs(set: ParticleSet, trainer: SemiAmortizedTrainer, outdir: string, apixWork: number, scaleToWork: number, seed: number) {
+/** Final outputs of a run from its volume (trainer.grid) and poses (exported for the amortized job). */
+export function writeOutputs(set: ParticleSet, trainer: Pick<SemiAmortizedTrainer, 'grid' | 'poses'>, outdir: string, apixWork: number, scaleToWork: number, seed: number) {
   const D = trainer.grid.D;
   const src = refinedSource(set, trainer, scaleToWork);
   const bp = backproject(src, { boxPx: D, halves: true, seed });

@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
+import { runAmortizedJob } from '../../recon/amortizedJob.js';
 import { log, printResult } from '../output.js';
 
 function num(name: string, int = false): (v: string) => number {
@@ -20,6 +21,7 @@ interface ReconstructCli {
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
   resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
   marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
+  decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
 }
 
@@ -29,7 +31,11 @@ export function register(program: Command): void {
     .description('Ab-initio reconstruction (map + poses) from a particle stack with CTF and no poses')
     .argument('<particles>', 'particles: RELION STAR (3.0/3.1/5), cryoSPARC .cs, or .mrcs with --ctf ctf.pkl')
     .requiredOption('-o, --outdir <dir>', 'output folder')
-    .option('--mode <mode>', 'semi-amortized (cryoSPIN)', 'semi-amortized')
+    .option('--mode <mode>', 'semi-amortized (cryoSPIN) or amortized (cryoAI: single-head encoder trained with the decoder for the whole run)', 'semi-amortized')
+    .option('--decoder <kind>', 'amortized mode: volume decoder, grid (explicit Hartley grid) or fouriernet (cryoAI neural field)', 'grid')
+    .option('--symmetric-loss', 'amortized mode: also score each image rotated in-plane by pi, keep the smaller error (cryoAI)')
+    .option('--lr-volume <lr>', 'amortized mode: decoder step (grid: preconditioned step, default 0.3; fouriernet: Adam lr, default 1e-3)', num('--lr-volume'))
+    .option('--clip-grad <norm>', 'amortized mode: encoder gradient-norm clip (0 = off)', num('--clip-grad'), 0)
     .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
     .option('--init <how>', 'initial poses: search (iterative global low-res pose search) or encoder (cryoSPIN multi-head encoder)', 'search')
     .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 8)
@@ -61,7 +67,9 @@ export function register(program: Command): void {
       if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
       const radii = o.searchRadius.split(',').map(Number);
       if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
-      if (o.mode !== 'semi-amortized') throw new InvalidArgumentError(`--mode ${o.mode} is not available yet (semi-amortized only)`);
+      if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
+      if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
+      if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');
       const bar = new cliProgress.SingleBar({
         format: 'epoch {epoch} [{stage}] {bar} {value}/{total} batches | loss {loss} | ETA {eta_formatted} | {res}',
         stream: process.stderr, hideCursor: false, noTTYOutput: false, etaBuffer: 50,
@@ -87,7 +95,10 @@ export function register(program: Command): void {
           log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s${rot}${res ? ' ' + res : ''}${m.switched ? ' -> auto-decoding' : ''}`);
         },
       };
-      const r = await runReconstructJob(opts);
+      const r = o.mode === 'amortized'
+        ? await runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad,
+          lrVolume: o.decoder === 'grid' ? o.lrVolume : undefined, lrFourierNet: o.decoder === 'fouriernet' ? o.lrVolume : undefined })
+        : await runReconstructJob(opts);
       printResult(o.json ?? false, r, () => `map: ${r.map}\nposes: ${r.poses}\nepochs: ${r.epochs}, ${r.wall_s.toFixed(1)} s` +
         (r.res05_px_vs_gt !== undefined ? `\nFSC 0.5 vs ground truth: ${r.res05_px_vs_gt.toFixed(2)} px` : '') +
         (r.rot_median_deg_vs_gt !== undefined ? `\nmedian rotation error: ${r.rot_median_deg_vs_gt.toFixed(2)} deg` : ''));

@@ -1,0 +1,112 @@
+/**
+ * `cryospin predict-poses model.ckpt particles.star -o poses.star`: the amortized promise — poses
+ * for particles the encoder never saw, by one inference pass (no optimisation). The checkpoint
+ * comes from `reconstruct --mode amortized` (encoder + decoder state and the preprocessing
+ * settings: working box, inversion, mask). With a symmetric-loss model the decoder picks, per
+ * image, between the predicted pose and its in-plane pi rotation (as the run itself did).
+ * Writes RELION 3.1 STAR (angles, origins in the input's pixels) and, with --pkl, a cryoDRGN pose.pkl.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { matrixToEuler } from '../../core/rotation.js';
+import { writePosePkl } from '../../io/cryodrgnPkl.js';
+import { loadParticles, type ParticleSet } from '../../io/particles.js';
+import { writeParticlesStar } from '../../io/relionStar.js';
+import { initTfjs } from '../../model/tfjsSetup.js';
+import { predictPoses } from '../../recon/amortized.js';
+import { loadAmortizedModel } from '../../recon/amortizedJob.js';
+import { DiskSource } from '../../recon/diskSource.js';
+import { log, printResult } from '../output.js';
+
+export interface PredictPosesOptions {
+  checkpoint: string;
+  particles: string;
+  output: string;
+  pkl?: string;
+  batchSize?: number;
+  ctfPkl?: string;
+  apixAngstrom?: number;
+  allowOutside?: boolean;
+  quiet?: boolean;
+}
+
+export interface PredictPosesResult {
+  n: number;
+  output: string;
+  pkl: string | null;
+  box: number;
+  decoder: string;
+  symmetric_loss: boolean;
+  seconds: number;
+  mean_loss: number;
+}
+
+export async function runPredictPoses(o: PredictPosesOptions): Promise<PredictPosesResult> {
+  const t0 = performance.now();
+  await initTfjs('wasm');
+  const model = loadAmortizedModel(o.checkpoint);
+  const set = loadParticles(o.particles, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });
+  const opt = model.options;
+  const source = new DiskSource(set, { box: opt.box, invert: opt.invert, maskFraction: opt.maskFraction, seed: opt.seed });
+  const n = source.n;
+  const all = new Uint32Array(n);
+  for (let i = 0; i < n; i++) all[i] = i;
+  const bs = o.batchSize ?? opt.batchSize;
+  let p: ReturnType<typeof predictPoses>;
+  try {
+    p = predictPoses(model.encoder, model.decoder, source, all, opt.symmetricLoss, bs);
+  } finally {
+    source.close();
+    model.encoder.dispose();
+    model.decoder.dispose();
+  }
+  const scale = set.boxPx / opt.box; // working px -> input px
+  const out: ParticleSet = {
+    ...set,
+    particles: set.particles.map((q, i) => {
+      const e = matrixToEuler(p.rots.subarray(9 * i, 9 * i + 9));
+      return { ...q, eulerDeg: [e[0], e[1], e[2]] as [number, number, number], originPx: [p.origins[2 * i]! * scale, p.origins[2 * i + 1]! * scale] as [number, number] };
+    }),
+  };
+  writeParticlesStar(o.output, out);
+  if (o.pkl) {
+    const t = new Float64Array(2 * n);
+    for (let i = 0; i < 2 * n; i++) t[i] = p.origins[i]! / opt.box;
+    writePosePkl(o.pkl, p.rots, t);
+  }
+  let ls = 0;
+  for (let i = 0; i < n; i++) ls += p.loss[i]!;
+  const seconds = (performance.now() - t0) / 1000;
+  if (!o.quiet) log(`predicted ${n} poses in ${seconds.toFixed(1)} s`);
+  return { n, output: o.output, pkl: o.pkl ?? null, box: opt.box, decoder: opt.decoder, symmetric_loss: opt.symmetricLoss, seconds, mean_loss: ls / n };
+}
+
+function posInt(name: string): (v: string) => number {
+  return (v: string) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${name}: expected a positive integer, got "${v}"`);
+    return x;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('predict-poses')
+    .description('Poses for (new) particles from a trained amortized encoder (reconstruct --mode amortized checkpoint)')
+    .argument('<model.ckpt>', 'checkpoint.json of a reconstruct --mode amortized run')
+    .argument('<particles>', 'particles: RELION STAR, cryoSPARC .cs, or .mrcs with --ctf ctf.pkl')
+    .requiredOption('-o, --output <poses.star>', 'output RELION 3.1 STAR with the predicted poses')
+    .option('--pkl <pose.pkl>', 'also write a cryoDRGN pose pickle')
+    .option('--batch-size <B>', 'images per inference batch', posInt('--batch-size'))
+    .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
+    .option('--apix <A>', 'pixel size when the particle file has none', (v: string) => {
+      const x = Number(v);
+      if (!(x > 0)) throw new InvalidArgumentError(`--apix: expected a positive number, got "${v}"`);
+      return x;
+    })
+    .option('--allow-outside', 'accept image paths outside the particle file folder')
+    .option('--json', 'print one JSON object on stdout at the end (logs go to stderr)')
+    .action(async (ckpt: string, particles: string, o: { output: string; pkl?: string; batchSize?: number; ctf?: string; apix?: number; allowOutside?: boolean; json?: boolean }) => {
+      const r = await runPredictPoses({ checkpoint: ckpt, particles, output: o.output, pkl: o.pkl, batchSize: o.batchSize, ctfPkl: o.ctf, apixAngstrom: o.apix, allowOutside: o.allowOutside });
+      printResult(o.json ?? false, r, () => `poses: ${r.output}${r.pkl ? `\npkl: ${r.pkl}` : ''}\n${r.n} particles, box ${r.box}, ${r.seconds.toFixed(1)} s`);
+    });
+}
