@@ -10,7 +10,8 @@ import { InputError } from '../../io/errors.js';
 import { readMrc, writeMrc } from '../../io/mrc.js';
 import { loadParticles } from '../../io/particles.js';
 import { backproject, particleSetSource } from '../../recon/backproject.js';
-import { log, printResult } from '../output.js';
+import { printResult } from '../output.js';
+import { stepProgress } from '../progress.js';
 import { apixOption, boxOption, jsonOption, outputFileOption, parseNumber as num, seedOption } from '../options.js';
 
 export interface BackprojectCliOptions {
@@ -47,17 +48,15 @@ export function runBackproject(o: BackprojectCliOptions): BackprojectCliResult {
     throw new InputError(o.particles, `--box ${o.box} is larger than the particle box ${set.boxPx} (only Fourier cropping is supported)`);
   }
   const src = particleSetSource(set, { ignoreCtf: o.noCtf });
-  let lastPct = -1;
+  const progress = stepProgress('backproject', set.particles.length, 'particles', { quiet: o.quiet });
   let r;
   try {
     r = backproject(src, {
       boxPx: o.box, halves: o.halves, seed: o.seed, chunk: o.chunk, regularization: o.reg,
-      onProgress: o.quiet ? undefined : (done, total) => {
-        const pct = Math.floor((100 * done) / total);
-        if (pct >= lastPct + 10 || done === total) { lastPct = pct; log(`backproject: ${done}/${total} particles`); }
-      },
+      onProgress: (done) => progress.update(done),
     });
   } finally {
+    progress.stop();
     src.close();
   }
   const D = r.boxPx;

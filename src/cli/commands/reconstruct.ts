@@ -7,6 +7,7 @@ import cliProgress from 'cli-progress';
 import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
 import { runAmortizedJob } from '../../recon/amortizedJob.js';
 import { log, printResult } from '../output.js';
+import { JSON_DESCRIPTION } from '../options.js';
 
 function num(name: string, int = false): (v: string) => number {
   return (v: string) => {
@@ -62,7 +63,7 @@ export function register(program: Command): void {
     .option('--gt-poses <star>', 'ground-truth poses: report rotation error per epoch')
     .option('--resume', 'continue from OUTDIR/checkpoint.json')
     .option('--allow-outside', 'accept image paths outside the particle file folder')
-    .option('--json', 'print one JSON object on stdout at the end')
+    .option('--json', JSON_DESCRIPTION)
     .action(async (input: string, o: ReconstructCli) => {
       if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
       const radii = o.searchRadius.split(',').map(Number);

@@ -8,6 +8,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { InputError } from '../../io/errors.js';
 import { loadSimulationVolumes, simulateParticles, type DefocusDistribution, type SimulateSummary } from '../../sim/simulate.js';
 import { log, printResult } from '../output.js';
+import { jsonOption, outdirOption } from '../options.js';
 
 export interface SimulateCliOptions {
   /** One map, or several for a mixture (one class each). */
@@ -65,6 +66,14 @@ function numList(name: string) {
   };
 }
 
+/** "0.5,0.5" -> [0.5, 0.5] (class probabilities of a mixture). */
+export function weightList(v: string): number[] {
+  const parts = v.split(',').map((s) => s.trim());
+  const xs = parts.map(Number);
+  if (parts.some((s) => s === '') || xs.some((x) => !Number.isFinite(x) || x < 0)) throw new InvalidArgumentError(`--weights: expected non-negative numbers separated by commas, got "${v}"`);
+  return xs;
+}
+
 export function runSimulate(o: SimulateCliOptions): SimulateCliResult {
   let defocus: DefocusDistribution;
   if (o.defocusLognormal !== undefined) {
@@ -99,8 +108,9 @@ export function register(program: Command): void {
     .option('--map <files...>', 'input map (MRC); several maps make a mixture (one class each)')
     .option('--model <files...>', 'input atomic model (PDB or mmCIF), file:A,B for chains of one file; several make a mixture')
     .option('--fractions <f...>', 'mixtures: class probabilities (default equal)', numList('--fractions'))
+    .option('--weights <w,w,...>', 'mixtures: class probabilities as one comma list, e.g. 0.5,0.5 (same as --fractions)', weightList)
     .option('--superpose', 'mixtures of models: superpose each model onto the first by C-alpha atoms')
-    .requiredOption('-o, --out <dir>', 'output folder')
+    .addOption(outdirOption())
     .option('--box <N>', 'output box: resample the map by Fourier crop/pad (pixel size scales); grid size for models (default 64)', num('--box', { int: true, min: 2 }))
     .option('--apix <A>', "map: pixel size if the header has none (overrides it); model: output pixel size", num('--apix', { min: 0 }))
     .option('--crop <N>', 'map: drop trailing planes on each axis to reach N first (e.g. 65 -> 64)', num('--crop', { int: true, min: 2 }))
@@ -119,9 +129,11 @@ export function register(program: Command): void {
     .option('--protein-only', 'model: keep only standard amino-acid residues')
     .option('--seed <K>', 'random seed', num('--seed', { int: true, min: 0 }), 0)
     .option('--chunk <N>', 'images per chunk written to disk', num('--chunk', { int: true, min: 1 }), 500)
-    .option('--json', 'print one JSON object on stdout')
+    .addOption(jsonOption())
     .action((raw: Record<string, unknown>) => {
-      const o = { ...raw, defocus: (raw['defocus'] as number[] | undefined) ?? [1.0, 2.5], noCtf: raw['ctf'] === false } as unknown as SimulateCliOptions;
+      if (raw['weights'] !== undefined && raw['fractions'] !== undefined) throw new InvalidArgumentError('give --weights or --fractions, not both');
+      if (raw['weights'] !== undefined) raw = { ...raw, fractions: raw['weights'] };
+      const o = { ...raw, out: raw['outdir'], defocus: (raw['defocus'] as number[] | undefined) ?? [1.0, 2.5], noCtf: raw['ctf'] === false } as unknown as SimulateCliOptions;
       const res = runSimulate(o);
       printResult(o.json ?? false, res, () => [
         `simulated ${res.n} particles, box ${res.boxPx}, ${res.apixAngstrom} A/px, SNR ${res.snr}, seed ${res.seed}`,
