@@ -27,6 +27,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { DiskSource } from './diskSource.js';
 import { EncoderAdapter } from './encoderAdapter.js';
 import { SemiAmortizedTrainer, type EpochStats, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
+import { writeLiveSnapshot } from '../server/liveSnapshot.js';
 
 export interface ReconstructJobOptions extends Partial<SemiAmortizedOptions> {
   input: string;
@@ -155,6 +156,7 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
       options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0 },
     });
     last = m;
+    writeLiveSnapshot(outdir, { epoch: st.epoch, map: decoderMap(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }); // dashboard (cryospin serve)
     o.onEpoch?.(m);
   }
   source.close();
