@@ -58,9 +58,11 @@ export function viewingDirectionSvg(rotDeg: number[], tiltDeg: number[], opts: {
   const height = Math.round(mapH + 70);
   const cx = 20 + mapW / 2;
   const cy = 40 + mapH / 2;
-  const nLon = 36;
-  const nLat = 18;
   const n = Math.min(rotDeg.length, tiltDeg.length);
+  // bins of 10 deg with many particles, coarser with few (fewer empty/noisy bins)
+  const binDeg = n >= 20000 ? 10 : n >= 3000 ? 15 : 30;
+  const nLon = 360 / binDeg;
+  const nLat = 180 / binDeg;
   const { counts, solidAngle } = directionHistogram(rotDeg, tiltDeg, nLon, nLat);
   const uniform = n / (4 * Math.PI);
   let maxRel = 0;
@@ -69,20 +71,27 @@ export function viewingDirectionSvg(rotDeg: number[], tiltDeg: number[], opts: {
     rel[b] = uniform > 0 ? counts[b]! / solidAngle[b]! / uniform : 0;
     if (rel[b]! > maxRel) maxRel = rel[b]!;
   }
-  const vmax = Math.max(2, Math.ceil(maxRel));
+  // colour scale up to the 98th percentile bin (a few near-pole bins of tiny area are noisy)
+  const sorted = Array.from(rel).sort((a, b) => a - b);
+  const vmax = Math.max(2, Math.ceil(Math.min(maxRel, sorted[Math.floor(0.98 * (sorted.length - 1))]! * 1.25)));
   const pt = (lonDeg: number, latDeg: number): string => {
     const [x, y] = hammer((lonDeg * Math.PI) / 180, (latDeg * Math.PI) / 180);
     return `${(cx + x * scale).toFixed(1)},${(cy - y * scale).toFixed(1)}`;
   };
   const parts: string[] = [`<rect width="${width}" height="${height}" fill="white"/>`];
-  parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold" ${FONT}>${escapeXml(opts.title ?? `Viewing directions (${n} particles)`)}</text>`);
+  parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold" ${FONT}>${escapeXml(opts.title ?? `Viewing directions (${n} particles, ${binDeg}° bins)`)}</text>`);
   for (let j = 0; j < nLat; j++) {
     for (let i = 0; i < nLon; i++) {
       const lon0 = -180 + (i * 360) / nLon;
       const lon1 = lon0 + 360 / nLon;
       const lat0 = -90 + (j * 180) / nLat;
       const lat1 = lat0 + 180 / nLat;
-      const poly = [pt(lon0, lat0), pt((lon0 + lon1) / 2, lat0), pt(lon1, lat0), pt(lon1, lat1), pt((lon0 + lon1) / 2, lat1), pt(lon0, lat1)];
+      const poly: string[] = [];
+      const k = binDeg / 5; // edge points every 5 deg so the bins follow the curved graticule
+      for (let q = 0; q < k; q++) poly.push(pt(lon0 + (q * (lon1 - lon0)) / k, lat0));
+      for (let q = 0; q < k; q++) poly.push(pt(lon1, lat0 + (q * (lat1 - lat0)) / k));
+      for (let q = 0; q < k; q++) poly.push(pt(lon1 - (q * (lon1 - lon0)) / k, lat1));
+      for (let q = 0; q < k; q++) poly.push(pt(lon0, lat1 - (q * (lat1 - lat0)) / k));
       const b = j * nLon + i;
       parts.push(`<polygon class="bin" data-count="${counts[b]}" points="${poly.join(' ')}" fill="${viridis(rel[b]! / vmax)}" stroke="${viridis(rel[b]! / vmax)}" stroke-width="0.5"/>`);
     }
@@ -113,6 +122,6 @@ export function viewingDirectionSvg(rotDeg: number[], tiltDeg: number[], opts: {
   for (const v of [0, vmax / 2, vmax]) {
     parts.push(`<text x="${bx + 18}" y="${(by + bh - (v / vmax) * bh + 4).toFixed(1)}" font-size="10" ${FONT}>${v.toFixed(1)}x</text>`);
   }
-  parts.push(`<text x="${bx - 4}" y="${by - 8}" font-size="10" ${FONT}>density / uniform</text>`);
+  parts.push(`<text x="${width - 6}" y="${by - 8}" text-anchor="end" font-size="10" ${FONT}>density / uniform</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join('')}</svg>`;
 }

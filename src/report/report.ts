@@ -22,15 +22,15 @@ export interface ReportResult {
 export function fscPlotSvg(curves: FscCurve[]): string {
   const withA = curves.every((c) => c.apixAngstrom !== undefined && c.apixAngstrom > 0);
   return linePlotSvg({
-    title: 'Fourier shell correlation',
+    title: 'Fourier shell correlation' + curves.map((c) => (c.kind === 'half-maps' && c.res0143_px !== undefined
+      ? ` (0.143: ${c.res0143_px.toFixed(2)} px${c.apixAngstrom ? `, ${(c.res0143_px * c.apixAngstrom).toFixed(1)} Å` : ''})` : '')).join(''),
     xLabel: withA ? 'spatial frequency (1/Å)' : 'spatial frequency (1/px)',
     yLabel: 'FSC',
     yDomain: [Math.min(0, ...curves.flatMap((c) => c.curve.map((p) => p[1]))), 1],
     series: curves.map((c) => {
       const f = c.curve.map(([s]) => s / c.box / (withA ? c.apixAngstrom! : 1));
-      const label = c.kind === 'half-maps' ? 'half maps' : `epoch ${c.epoch ?? '?'} vs previous`;
-      const res = c.res0143_px !== undefined && c.kind === 'half-maps' ? ` (0.143: ${c.res0143_px.toFixed(2)} px)` : '';
-      return { name: label + res, x: f, y: c.curve.map((p) => p[1]) };
+      const label = c.kind === 'half-maps' ? 'half maps' : `epoch ${c.epoch ?? '?'} vs prev.`;
+      return { name: label, x: f, y: c.curve.map((p) => p[1]) };
     }),
     hLines: [{ y: 0.5, label: '0.5' }, { y: 0.143, label: '0.143' }],
   });
