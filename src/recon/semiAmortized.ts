@@ -19,6 +19,7 @@ import { superFibonacciRotations } from '../eval/align.js';
 import { candidateSlices, searchPoses } from './poseSearch.js';
 import { createHartleyGrid, nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
 import { createSlicer, type Slicer } from './slicer.js';
+import { localLevels, localSearch } from './localRefine.js';
 import { PreconditionedMomentum } from './volumeOptimizer.js';
 import { fourierLoss } from './fourierLoss.js';
 import { applyLeftExp, createPoseTable, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
@@ -71,6 +72,18 @@ export interface SemiAmortizedOptions {
   searchSubset: number;
   /** Volume-only passes over the searched particles after each search. */
   searchVolumeEpochs: number;
+  /**
+   * Local refinement iterations (epochs) between the global search and auto-decoding: per
+   * particle, coarse-to-fine local search around its pose (localRefine.ts), then the volume
+   * refitted (warm start). 0 = go straight to auto-decoding.
+   */
+  localIterations: number;
+  /** Loss-disc radius (Fourier px) of the first and last local iteration. */
+  localRadiusStartPx: number;
+  localRadiusEndPx: number;
+  /** First level's rotation step (deg) and origin step (px); halved per level and per iteration. */
+  localRotStepDeg: number;
+  localShiftStepPx: number;
 }
 
 export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
@@ -100,9 +113,14 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   searchShiftStepPx: 1,
   searchSubset: 4000,
   searchVolumeEpochs: 2,
+  localIterations: 0,
+  localRadiusStartPx: 12,
+  localRadiusEndPx: 20,
+  localRotStepDeg: 6,
+  localShiftStepPx: 1,
 };
 
-export type Stage = 'encoder' | 'search' | 'autodecode';
+export type Stage = 'encoder' | 'search' | 'local' | 'autodecode';
 
 /** The loss became NaN/Inf: the run stops with a clear message instead of writing a NaN map. */
 export class DivergenceError extends Error {
@@ -201,6 +219,7 @@ export class SemiAmortizedTrainer {
   /** Run one epoch; returns its statistics. */
   trainEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
     if (this.stage === 'search') return this.searchEpoch(onProgress);
+    if (this.stage === 'local') return this.localEpoch(onProgress);
     const t0 = performance.now();
     const { batchSize } = this.opts;
     const order = this.rng.permutation(this.source.n);
@@ -344,6 +363,63 @@ export class SemiAmortizedTrainer {
     const volLoss = this.fitVolume(subset, o.searchVolumeEpochs);
     const stats: EpochStats = {
       epoch: this.epoch, stage: 'search', loss: volLoss, seconds: (performance.now() - t0) / 1000,
+      headUsage: [], poseChangeDeg: null, switched: false,
+    };
+    this.epoch += 1;
+    if (last && !this.done) {
+      if (o.localIterations > 0) {
+        this.stage = 'local';
+      } else {
+        this.switchToAutodecode();
+        stats.switched = true;
+      }
+    }
+    return stats;
+  }
+
+  /**
+   * One local refinement iteration: coarse-to-fine local search around every particle's pose
+   * (radius growing from localRadiusStartPx to localRadiusEndPx, steps halving per iteration),
+   * then the volume refitted from its current state (fresh optimiser, searchVolumeEpochs passes).
+   */
+  private localEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
+    const t0 = performance.now();
+    const o = this.opts;
+    const K = Math.max(1, o.localIterations);
+    const it = Math.max(0, this.epoch - Math.max(1, o.searchIterations)); // local starts when the search ends
+    const last = it >= K - 1;
+    const radius = K > 1 ? o.localRadiusStartPx + (it * (o.localRadiusEndPx - o.localRadiusStartPx)) / (K - 1) : o.localRadiusEndPx;
+    const levels = localLevels(o.localRotStepDeg, o.localShiftStepPx, it);
+    const shiftLimitPx = o.searchShiftRangePx + 1;
+    const all = this.allIndices();
+    const chunk = 64;
+    const batches = Math.ceil(all.length / chunk);
+    let lossSum = 0;
+    const rots = new Float64Array(9 * chunk);
+    const orig = new Float32Array(2 * chunk);
+    for (let bi = 0; bi < batches; bi++) {
+      const idx = all.slice(bi * chunk, Math.min(all.length, (bi + 1) * chunk));
+      const batch = this.source.batch(idx);
+      for (let b = 0; b < batch.B; b++) {
+        const i = idx[b]!;
+        for (let k = 0; k < 9; k++) rots[9 * b + k] = this.poses.rot[9 * i + k]!;
+        orig[2 * b] = this.poses.origin[2 * i]!;
+        orig[2 * b + 1] = this.poses.origin[2 * i + 1]!;
+      }
+      const r = localSearch(this.grid, this.slicer, batch, rots, orig, { radiusPx: radius, levels, shiftLimitPx });
+      for (let b = 0; b < batch.B; b++) {
+        const i = idx[b]!;
+        for (let k = 0; k < 9; k++) this.poses.rot[9 * i + k] = r.rots[9 * b + k]!;
+        this.poses.origin[2 * i] = r.originsPx[2 * b]!;
+        this.poses.origin[2 * i + 1] = r.originsPx[2 * b + 1]!;
+        lossSum += r.score[b]!;
+      }
+      onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / Math.min(all.length, (bi + 1) * chunk), stage: 'local' });
+    }
+    this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: o.lrVolumeAutodecode });
+    const volLoss = this.fitVolume(all, o.searchVolumeEpochs);
+    const stats: EpochStats = {
+      epoch: this.epoch, stage: 'local', loss: volLoss, seconds: (performance.now() - t0) / 1000,
       headUsage: [], poseChangeDeg: null, switched: false,
     };
     this.epoch += 1;

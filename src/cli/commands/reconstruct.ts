@@ -24,6 +24,7 @@ interface ReconstructCli {
   marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
+  searchSubset: number; localIterations: number; localRadius: string; localStep: number;
 }
 
 export function register(program: Command): void {
@@ -43,6 +44,10 @@ export function register(program: Command): void {
     .option('--search-rotations <J>', 'search stage: candidate rotations per search', num('--search-rotations', true), 3000)
     .option('--search-radius <r0,r1>', 'search stage: loss radius (Fourier px) of the first and last search', '3,10')
     .option('--search-shift <range>', 'search stage: origins searched within +-range px (step 1)', num('--search-shift'), 2)
+    .option('--search-subset <N>', 'search stage: particles per search iteration (all in the last)', num('--search-subset', true), 4000)
+    .option('--local-iterations <K>', 'local refinement iterations between the search and auto-decoding (0 = none)', num('--local-iterations', true), 0)
+    .option('--local-radius <r0,r1>', 'local refinement: loss radius (Fourier px) of the first and last iteration', '12,20')
+    .option('--local-step <deg>', 'local refinement: first rotation step (deg; halved per level and iteration)', num('--local-step'), 6)
     .option('--heads <M>', 'pose heads of the encoder', num('--heads', true), 7)
     .option('--epochs <E>', 'total epochs', num('--epochs', true), 18)
     .option('--switch-epoch <E>', 'epoch at which auto-decoding starts', num('--switch-epoch', true), 7)
@@ -68,6 +73,8 @@ export function register(program: Command): void {
       if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
       const radii = o.searchRadius.split(',').map(Number);
       if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
+      const lradii = o.localRadius.split(',').map(Number);
+      if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
       if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');
@@ -84,6 +91,8 @@ export function register(program: Command): void {
         marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder, lrPose: o.lrPose, poseSteps: o.poseSteps,
         init: o.init as 'search' | 'encoder', searchIterations: o.searchIterations, searchRotations: o.searchRotations,
         searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift,
+        searchSubset: o.searchSubset, localIterations: o.localIterations, localRadiusStartPx: lradii[0]!, localRadiusEndPx: lradii[1]!,
+        localRotStepDeg: o.localStep,
         onProgress: (p) => {
           if (!process.stderr.isTTY) return;
           if (started !== p.epoch) { if (started >= 0) bar.stop(); bar.start(p.batches, 0, { epoch: p.epoch, stage: p.stage, loss: '-', res }); started = p.epoch; }
