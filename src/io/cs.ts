@@ -123,10 +123,19 @@ function checkShape(t: CsTable, name: string, shape: number[]): void {
   }
 }
 
-function toInt32(v: NpyValues, file: string, field: string): Int32Array {
-  if (Array.isArray(v)) throw new InputError(file, 'expected integers, found strings', { field });
+function toInt32(t: CsTable, field: string): Int32Array {
+  const f = t.field(field);
+  const v = f.values;
+  if (Array.isArray(v) || (f.dtype.kind !== 'i' && f.dtype.kind !== 'u')) {
+    throw new InputError(t.file, `expected an integer field, found dtype ${f.dtype.descr}`, { field });
+  }
   const out = new Int32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = Number(v[i]);
+  const per = Math.max(1, f.shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < v.length; i++) {
+    const x = Number(v[i]);
+    if (!(x >= 0 && x <= 0x7fffffff)) throw new InputError(t.file, `value ${x} out of range (0..2^31-1)`, { record: Math.floor(i / per), field });
+    out[i] = x;
+  }
   return out;
 }
 
@@ -139,8 +148,8 @@ export function readCsParticles(source: string | Uint8Array, opts: ReadCsParticl
     file: t.file,
     rows: t.rows,
     blobPath: t.strings('blob/path').map((p) => (p.startsWith('>') ? p.slice(1) : p)),
-    blobIdx: toInt32(t.column('blob/idx'), t.file, 'blob/idx'),
-    blobShapePx: toInt32(t.column('blob/shape'), t.file, 'blob/shape'),
+    blobIdx: toInt32(t, 'blob/idx'),
+    blobShapePx: toInt32(t, 'blob/shape'),
     apixAngstrom: t.floats('blob/psize_A'),
   };
   const hasCtf = CTF_FIELDS.every((n) => t.has(n));

@@ -133,7 +133,10 @@ export interface MrcVolume {
 }
 
 export interface ReadMrcOptions {
-  /** Throw an InputError at the first NaN/Inf value instead of only counting them. */
+  /**
+   * Throw an InputError naming the first NaN/Inf voxel (default true, so no command computes on a
+   * damaged map by accident); false only counts them in nonFiniteCount (e.g. to describe a file).
+   */
   rejectNonFinite?: boolean;
 }
 
@@ -156,7 +159,7 @@ export function readMrc(path: string, opts: ReadMrcOptions = {}): MrcVolume {
     const [X, Y, Z] = info.dimsXyz;
     const data = permuteToXyz(fileOrder, h.nx, h.ny, h.nz, info.axes, X, Y);
     const nonFiniteCount = countNonFinite(data);
-    if (nonFiniteCount > 0 && opts.rejectNonFinite) {
+    if (nonFiniteCount > 0 && opts.rejectNonFinite !== false) {
       const i = firstNonFinite(data);
       const x = i % X, y = Math.floor(i / X) % Y, z = Math.floor(i / (X * Y));
       throw new InputError(path, `${nonFiniteCount} NaN/Inf values in the data, first ${data[i]} at voxel ` +

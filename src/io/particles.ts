@@ -188,30 +188,81 @@ function stackDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
 
 const relClose = (a: number, b: number): boolean => Math.abs(a - b) <= 1e-4 * Math.max(Math.abs(a), Math.abs(b));
 
+/** Names of the checked values in each input format (for error messages). */
+const FIELD_NAMES: Record<ParticleFormat, Record<keyof CtfParams | 'euler' | 'origin' | 'apix' | 'box', string>> = {
+  star: {
+    defocusUAngstrom: '_rlnDefocusU', defocusVAngstrom: '_rlnDefocusV', defocusAngleDeg: '_rlnDefocusAngle',
+    voltageKv: '_rlnVoltage', csMm: '_rlnSphericalAberration', amplitudeContrast: '_rlnAmplitudeContrast',
+    phaseShiftDeg: '_rlnPhaseShift', bFactor: '_rlnCtfBfactor', euler: '_rlnAngleRot/_rlnAngleTilt/_rlnAnglePsi',
+    origin: '_rlnOriginX/_rlnOriginY', apix: '_rlnImagePixelSize', box: '_rlnImageSize',
+  },
+  cs: {
+    defocusUAngstrom: 'ctf/df1_A', defocusVAngstrom: 'ctf/df2_A', defocusAngleDeg: 'ctf/df_angle_rad', voltageKv: 'ctf/accel_kv',
+    csMm: 'ctf/cs_mm', amplitudeContrast: 'ctf/amp_contrast', phaseShiftDeg: 'ctf/phase_shift_rad', bFactor: 'ctf/bfactor',
+    euler: 'alignments3D/pose', origin: 'alignments3D/shift', apix: 'blob/psize_A', box: 'blob/shape',
+  },
+  mrcs: {
+    defocusUAngstrom: 'dfU (column 2)', defocusVAngstrom: 'dfV (column 3)', defocusAngleDeg: 'dfang (column 4)',
+    voltageKv: 'kV (column 5)', csMm: 'Cs (column 6)', amplitudeContrast: 'w (column 7)', phaseShiftDeg: 'phase shift (column 8)',
+    bFactor: 'B-factor', euler: 'rotations', origin: 'translations', apix: 'Apix (column 1)', box: 'D (column 0)',
+  },
+};
+
+/**
+ * Refuse NaN/Inf in any per-particle number (CTF, angles, origins) and a non-positive voltage, so no
+ * command ever computes on them. `ctfFile`/`poseFile` are the files the values came from.
+ */
+function checkFiniteValues(format: ParticleFormat, drafts: Draft[], ctfFile: string, poseFile: string): void {
+  const names = FIELD_NAMES[format];
+  drafts.forEach((d, i) => {
+    if (d.ctf) {
+      for (const k of Object.keys(d.ctf) as (keyof CtfParams)[]) {
+        const v = d.ctf[k];
+        if (!Number.isFinite(v)) throw new InputError(ctfFile, `CTF value is ${v}`, { record: i, field: names[k] });
+      }
+      if (!(d.ctf.voltageKv > 0)) throw new InputError(ctfFile, `voltage must be positive, got ${d.ctf.voltageKv} kV`, { record: i, field: names.voltageKv });
+    }
+    if (d.eulerDeg && !d.eulerDeg.every(Number.isFinite)) {
+      throw new InputError(poseFile, `angles are not finite (${d.eulerDeg.join(', ')})`, { record: i, field: names.euler });
+    }
+    const o = d.originFractionOfBox ?? d.originPx ?? d.originAngstrom;
+    if (o && !o.every(Number.isFinite)) throw new InputError(poseFile, `origin is not finite (${o.join(', ')})`, { record: i, field: names.origin });
+    if (d.boxPx !== null && !(Number.isInteger(d.boxPx) && d.boxPx > 0)) {
+      throw new InputError(ctfFile, `image size must be a positive integer, got ${d.boxPx}`, { record: i, field: names.box });
+    }
+  });
+}
+
 /** Settle pixel size and box, check every stack, and build the set. */
 function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: LoadParticlesOptions): ParticleSet {
   const field = format === 'cs' ? 'blob/path' : format === 'star' ? '_rlnImageName' : 'stack';
+  // The file stating pixel size, box and CTF: the particle file, or for a stack its CTF pickle.
+  const metaFile = format === 'mrcs' ? opts.ctfPkl ?? source : source;
+  checkFiniteValues(format, drafts, metaFile, format === 'mrcs' ? opts.posePkl ?? source : source);
+  const apixField = FIELD_NAMES[format].apix;
   let fileApix: number | null = null;
   let fileBox: number | null = null;
   drafts.forEach((d, i) => {
     if (d.apixAngstrom !== null) {
-      if (!(d.apixAngstrom > 0)) throw new InputError(source, `pixel size must be positive, got ${d.apixAngstrom}`, { record: i });
+      if (!(d.apixAngstrom > 0) || !Number.isFinite(d.apixAngstrom)) {
+        throw new InputError(metaFile, `pixel size must be positive, got ${d.apixAngstrom}`, { record: i, field: apixField });
+      }
       if (fileApix === null) fileApix = d.apixAngstrom;
       else if (!relClose(fileApix, d.apixAngstrom)) {
-        throw new InputError(source, `pixel size ${d.apixAngstrom} A differs from ${fileApix} A of earlier particles; one set needs one pixel size`, { record: i });
+        throw new InputError(metaFile, `pixel size ${d.apixAngstrom} A differs from ${fileApix} A of earlier particles; one set needs one pixel size`, { record: i, field: apixField });
       }
     }
     if (d.boxPx !== null) {
       if (fileBox === null) fileBox = d.boxPx;
       else if (fileBox !== d.boxPx) {
-        throw new InputError(source, `image size ${d.boxPx} differs from ${fileBox} of earlier particles; one set needs one box size`, { record: i });
+        throw new InputError(metaFile, `image size ${d.boxPx} differs from ${fileBox} of earlier particles; one set needs one box size`, { record: i, field: FIELD_NAMES[format].box });
       }
     }
   });
   if (opts.apixAngstrom !== undefined) {
     if (!(opts.apixAngstrom > 0)) throw new InputError(source, `apixAngstrom must be positive, got ${opts.apixAngstrom}`);
     if (fileApix !== null && !relClose(fileApix, opts.apixAngstrom)) {
-      throw new InputError(source, `the file states a pixel size of ${fileApix} A but ${opts.apixAngstrom} A was given`);
+      throw new InputError(metaFile, `the file states a pixel size of ${fileApix} A but ${opts.apixAngstrom} A was given (--apix)`, { field: apixField });
     }
   }
 
@@ -232,7 +283,9 @@ function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: L
       if (st.nx !== st.ny) throw new InputError(source, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images; square images are required`, { record: i, field });
       if (box === null) box = st.nx;
       else if (st.nx !== box) {
-        throw new InputError(source, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images but the image size is ${box}`, { record: i, field });
+        // the size came from the metadata (for a stack + CTF pickle: the pickle's D column)
+        throw new InputError(metaFile, `stack ${d.stackPath} holds ${st.nx}x${st.ny} images but the image size is ${box}`,
+          { record: i, field: format === 'mrcs' && metaFile !== source ? FIELD_NAMES.mrcs.box : field });
       }
       stacks.set(d.stackPath, s);
     }
