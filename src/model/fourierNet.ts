@@ -171,6 +171,10 @@ export class FourierNet {
    * applies or disposes them) and writes dL/dA into dRots (9B) when given.
    */
   backward(rots: Float64Array, B: number, dSlices: Complex, disc: DiscIndex, dRots: Float64Array | null): Map<string, tf.Tensor> {
+    return outsideOuterTape(() => this.backwardImpl(rots, B, dSlices, disc, dRots));
+  }
+
+  private backwardImpl(rots: Float64Array, B: number, dSlices: Complex, disc: DiscIndex, dRots: Float64Array | null): Map<string, tf.Tensor> {
     const n = disc.pix.length;
     const g = hartleyGradient(dSlices, B, disc);
     const c = this.coords(rots, B, disc);
@@ -201,7 +205,8 @@ export class FourierNet {
       coordVar.dispose();
     } else coordsT.dispose();
     const grads = new Map<string, tf.Tensor>();
-    for (const v of vars) grads.set(v.name, res.grads[v.name]!);
+    // kept: the caller may be inside another tidy scope (the encoder's gradient tape)
+    for (const v of vars) grads.set(v.name, tf.keep(res.grads[v.name]!));
     return grads;
   }
 
@@ -262,6 +267,24 @@ export class FourierNet {
 }
 
 let uid = 0;
+
+/**
+ * Run fn as a top-level gradient computation even when called from inside another one (the
+ * encoder computes its surrogate loss inside tf.variableGrads and calls the decoder from there):
+ * the outer tape is set aside so the decoder's ops are neither recorded on it nor freed with it.
+ */
+function outsideOuterTape<T>(fn: () => T): T {
+  const st = tf.engine().state;
+  const depth = st.gradientDepth;
+  const tape = st.activeTape;
+  st.gradientDepth = 0;
+  try {
+    return fn();
+  } finally {
+    st.gradientDepth = depth;
+    st.activeTape = tape;
+  }
+}
 
 /** FourierNet restored from its state. */
 export function fourierNetFromState(s: FourierNetState): FourierNet {

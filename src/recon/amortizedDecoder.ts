@@ -9,7 +9,7 @@ import type { Complex } from '../core/complex.js';
 import { Rng } from '../core/rng.js';
 import { FourierNet, type FourierNetOptions, type FourierNetState } from '../model/fourierNet.js';
 import { createHartleyGrid, type DiscIndex, type HartleyGrid } from '../model/hartleyVolume.js';
-import type { tf } from '../model/tfjsSetup.js';
+import { tf } from '../model/tfjsSetup.js';
 import { createSlicer, type Slicer } from './slicer.js';
 import { PreconditionedMomentum } from './volumeOptimizer.js';
 
@@ -105,7 +105,7 @@ export class FourierNetDecoder implements SliceDecoder {
     if (!this.pending) { this.pending = g; return; }
     for (const [k, v] of g) {
       const prev = this.pending.get(k)!;
-      this.pending.set(k, prev.add(v));
+      this.pending.set(k, tf.keep(prev.add(v)));
       prev.dispose();
       v.dispose();
     }

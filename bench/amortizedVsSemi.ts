@@ -1,0 +1,177 @@
+/**
+ * Benchmark: amortized (cryoAI: single-head encoder + decoder, grid or FourierNet) vs
+ * semi-amortized (cryoSPIN, our default search initialisation + auto-decoding) on a subset of
+ * benchmark B1 (70S, simulated at SNR 0.1 with CTF and shifts; ground-truth map and poses known).
+ *
+ * Per run it records, after every epoch, the training wall time, the FSC 0.5 resolution of the
+ * learned volume against the ground truth (after alignment) and the median rotation error; then
+ * for the amortized runs it runs predict-poses on held-back particles (never seen in training)
+ * and compares their rotation error with that of the training particles.
+ *
+ * Outputs: bench/results/modes.json (all curves; runs merge into the existing file so configs can
+ * be run separately), modes.md (table + command + load), modes_resolution.png (resolution vs wall
+ * time), modes_rotation.png (rotation error vs epoch).
+ *
+ *   node --import tsx bench/amortizedVsSemi.ts [--data /tmp/b1s] [--n 1000] [--held 500] [--box 32]
+ *     [--configs semi,amortized-grid,amortized-fouriernet] [--epochs-semi 12] [--epochs-amortized 10]
+ *     [--work /tmp/cryospin-modes] [--report-only]
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { loadavg, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runPredictPoses } from '../src/cli/commands/predictPoses.js';
+import { readPoseSet } from '../src/cli/commands/poseError.js';
+import { poseError } from '../src/eval/poseError.js';
+import { linePlotSvg, svgToPng } from '../src/report/plot.js';
+import { runAmortizedJob } from '../src/recon/amortizedJob.js';
+import { runReconstructJob } from '../src/recon/reconstructJob.js';
+
+interface Args { data: string; n: number; held: number; box: number; configs: string[]; epochsSemi: number; epochsAmortized: number; work: string; reportOnly: boolean; out: string }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { data: '/tmp/b1s', n: 1000, held: 500, box: 32, configs: ['semi', 'amortized-grid', 'amortized-fouriernet'], epochsSemi: 12, epochsAmortized: 10, work: '/tmp/cryospin-modes', reportOnly: false, out: resolve('bench/results') };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = argv[i + 1] ?? '';
+    switch (k) {
+      case '--data': a.data = v; i++; break;
+      case '--n': a.n = Number(v); i++; break;
+      case '--held': a.held = Number(v); i++; break;
+      case '--box': a.box = Number(v); i++; break;
+      case '--configs': a.configs = v.split(','); i++; break;
+      case '--epochs-semi': a.epochsSemi = Number(v); i++; break;
+      case '--epochs-amortized': a.epochsAmortized = Number(v); i++; break;
+      case '--work': a.work = v; i++; break;
+      case '--out': a.out = resolve(v); i++; break;
+      case '--report-only': a.reportOnly = true; break;
+      default: throw new Error(`unknown argument ${k}`);
+    }
+  }
+  return a;
+}
+
+/** A STAR holding rows [start, start+n) of the data set's particle table (stack symlinked beside it). */
+export function subsetStar(dataDir: string, dir: string, start: number, n: number): string {
+  mkdirSync(dir, { recursive: true });
+  const lines = readFileSync(join(dataDir, 'particles.star'), 'utf8').split('\n');
+  let c = 0;
+  const out = lines.filter((l) => {
+    if (!l.includes('@')) return true;
+    c++;
+    return c > start && c <= start + n;
+  });
+  if (c < start + n) throw new Error(`${dataDir}/particles.star has ${c} particles, need ${start + n}`);
+  const stack = join(dir, 'particles.mrcs');
+  try { symlinkSync(join(resolve(dataDir), 'particles.mrcs'), stack); } catch { /* already there */ }
+  const p = join(dir, 'particles.star');
+  writeFileSync(p, out.join('\n'));
+  return p;
+}
+
+interface EpochRow { epoch: number; wall_s: number; res05_px?: number; rot_median_deg?: number; loss: number; stage: string }
+interface RunResult {
+  config: string; n: number; box: number; epochs: number; wall_s: number;
+  final_res05_px?: number; final_rot_median_deg?: number; half_res0143_px?: number;
+  curve: EpochRow[];
+  heldout?: { n: number; rot_median_deg: number; train_rot_median_deg: number; ratio: number; predict_s: number };
+  date: string; loadavg: number[];
+}
+
+function readMetrics(path: string): EpochRow[] {
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as EpochRow);
+}
+
+async function runConfig(cfg: string, a: Args, train: string, held: string): Promise<RunResult> {
+  const outdir = join(a.work, cfg);
+  rmSync(outdir, { recursive: true, force: true });
+  const gtMap = join(a.data, 'gt.mrc');
+  const common = { input: train, outdir, box: a.box, seed: 0, gtMap, gtPoses: train, onEpoch: (m: { epoch: number; wall_s: number; rot_median_deg?: number; res05_px?: number }) => process.stderr.write(`[${cfg}] epoch ${m.epoch} ${m.wall_s.toFixed(0)} s rot ${m.rot_median_deg?.toFixed(1)} deg res ${m.res05_px?.toFixed(2)} px\n`) };
+  const t0 = Date.now();
+  let r;
+  if (cfg === 'semi') r = await runReconstructJob({ ...common, epochs: a.epochsSemi });
+  else if (cfg.startsWith('amortized')) {
+    const decoder = cfg.includes('fouriernet') ? 'fouriernet' as const : 'grid' as const;
+    r = await runAmortizedJob({ ...common, epochs: a.epochsAmortized, decoder, symmetricLoss: cfg.includes('sym'), marchStartPx: cfg.includes('march') ? 4 : 0, marchEpochs: cfg.includes('march') ? a.epochsAmortized : 0, lrEncoder: cfg.includes('lr1e-3') ? 1e-3 : 1e-4 });
+  } else throw new Error(`unknown config ${cfg}`);
+  process.stderr.write(`[${cfg}] done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  const res: RunResult = {
+    config: cfg, n: a.n, box: a.box, epochs: r.epochs, wall_s: r.wall_s, final_res05_px: r.res05_px_vs_gt, final_rot_median_deg: r.rot_median_deg_vs_gt,
+    half_res0143_px: r.half_res0143_px, curve: readMetrics(join(outdir, 'metrics.jsonl')), date: new Date().toISOString(), loadavg: loadavg(),
+  };
+  if (cfg.startsWith('amortized') && a.held > 0) {
+    const out = join(outdir, 'heldout_poses.star');
+    const pr = await runPredictPoses({ checkpoint: join(outdir, 'checkpoint.json'), particles: held, output: out, quiet: true });
+    const ph = readPoseSet(out);
+    const gh = readPoseSet(held);
+    const pt = readPoseSet(join(outdir, 'poses.star'));
+    const gtr = readPoseSet(train);
+    const eh = poseError(ph.rotations, gh.rotations).rot_median_deg;
+    const et = poseError(pt.rotations, gtr.rotations).rot_median_deg;
+    res.heldout = { n: ph.n, rot_median_deg: eh, train_rot_median_deg: et, ratio: eh / et, predict_s: pr.seconds };
+  }
+  return res;
+}
+
+function report(runs: Record<string, RunResult>, a: Args, cmd: string): void {
+  const list = Object.values(runs);
+  const series = (f: (r: EpochRow) => number | undefined, x: (r: EpochRow) => number) =>
+    list.map((r) => ({ name: r.config, x: r.curve.map(x), y: r.curve.map((e) => f(e) ?? NaN) }));
+  writeFileSync(join(a.out, 'modes_resolution.png'), svgToPng(linePlotSvg({
+    title: `B1 subset: FSC 0.5 vs ground truth (learned volume) over training wall time`, xLabel: 'wall time (s)', yLabel: 'resolution (px, lower is better)',
+    series: series((e) => e.res05_px, (e) => e.wall_s), hLines: [{ y: 2, label: 'Nyquist' }],
+  })));
+  writeFileSync(join(a.out, 'modes_rotation.png'), svgToPng(linePlotSvg({
+    title: 'B1 subset: median rotation error per epoch', xLabel: 'epoch', yLabel: 'median rotation error (deg)',
+    series: series((e) => e.rot_median_deg, (e) => e.epoch + 1),
+  })));
+  const fmt = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
+  const time10 = (r: RunResult, thr: number) => r.curve.find((e) => (e.res05_px ?? Infinity) <= thr)?.wall_s;
+  const lines = [
+    '# Amortized (cryoAI) vs semi-amortized (cryoSPIN) on a B1 subset',
+    '',
+    `Command: \`${cmd}\``,
+    '',
+    'Data: B1 (70S, SNR 0.1, CTF, shifts within +-3 px at box 64), the first N particles of the 5,000-particle subset, Fourier-cropped to the working box. ' +
+    'Resolution = FSC 0.5 of the learned volume (after alignment incl. hand) vs the ground truth, per epoch; final = backprojection with the final poses. ' +
+    'Rotation error = median after the global rotation/hand (conventions.md). Wall time = training only (evaluation excluded). ' +
+    `The machine is 2 cores shared with other jobs (load averages below): times are noisy.`,
+    '',
+    '| config | N | box | epochs | train wall (s) | time to <= 4 px (s) | final res (px, decoder curve) | final res (px, backprojection) | half-map 0.143 (px) | final median rot err (deg) | held-out rot err (deg) | train rot err (deg) | held/train | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...list.map((r) => `| ${r.config} | ${r.n} | ${r.box} | ${r.epochs} | ${fmt(r.wall_s, 0)} | ${fmt(time10(r, 4), 0)} | ${fmt(r.curve.at(-1)?.res05_px)} | ${fmt(r.final_res05_px)} | ${fmt(r.half_res0143_px)} | ${fmt(r.final_rot_median_deg, 1)} | ${fmt(r.heldout?.rot_median_deg, 1)} | ${fmt(r.heldout?.train_rot_median_deg, 1)} | ${fmt(r.heldout?.ratio)} | ${r.loadavg.map((l) => l.toFixed(1)).join(' ')} |`),
+    '',
+    '![resolution vs wall time](modes_resolution.png)',
+    '![rotation error vs epoch](modes_rotation.png)',
+    '',
+    '## Per-epoch curves',
+    '',
+    ...list.flatMap((r) => [`### ${r.config}`, '', '| epoch | stage | wall (s) | loss | res (px) | median rot err (deg) |', '|---|---|---|---|---|---|',
+      ...r.curve.map((e) => `| ${e.epoch} | ${e.stage} | ${fmt(e.wall_s, 0)} | ${fmt(e.loss, 4)} | ${fmt(e.res05_px)} | ${fmt(e.rot_median_deg, 1)} |`), '']),
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}).`,
+    '',
+  ];
+  writeFileSync(join(a.out, 'modes.md'), lines.join('\n'));
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  mkdirSync(a.out, { recursive: true });
+  mkdirSync(a.work, { recursive: true });
+  const jsonPath = join(a.out, 'modes.json');
+  const runs: Record<string, RunResult> = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, RunResult> : {};
+  const cmd = `node --import tsx bench/amortizedVsSemi.ts ${process.argv.slice(2).join(' ')}`.trim();
+  if (!a.reportOnly) {
+    const train = subsetStar(a.data, join(a.work, 'train'), 0, a.n);
+    const held = subsetStar(a.data, join(a.work, 'held'), a.n, a.held);
+    for (const cfg of a.configs) {
+      const r = await runConfig(cfg, a, train, held);
+      // re-read before merging: configs may run in separate processes
+      Object.assign(runs, existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, RunResult> : {});
+      runs[cfg] = r;
+      writeFileSync(jsonPath, JSON.stringify(runs, null, 1) + '\n');
+    }
+  }
+  report(runs, a, cmd);
+}
+
+await main();
