@@ -4,10 +4,14 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
+import { BACKEND_NAMES } from '../../core/backend/index.js';
+import type { SemiAmortizedOptions } from '../../recon/semiAmortized.js';
 import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
 import { runAmortizedJob } from '../../recon/amortizedJob.js';
 import { log, printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
+
+type SemiAmortizedBackend = SemiAmortizedOptions['backend'];
 
 function num(name: string, int = false): (v: string) => number {
   return (v: string) => {
@@ -25,6 +29,7 @@ interface ReconstructCli {
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
   searchSubset: number; localIterations: number; localRadius: string; localStep: number;
+  backend: string;
 }
 
 export function register(program: Command): void {
@@ -54,6 +59,7 @@ export function register(program: Command): void {
     .option('--auto-switch', 'also switch early when the encoder poses stop changing (median change < 2 deg)')
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
     .option('--seed <K>', 'random seed', num('--seed', true), 0)
+    .option('--backend <name>', 'slice kernels: wasm (SIMD, default), ts (reference) or webgpu (WGSL via Dawn; a GPU, or Mesa llvmpipe)', 'wasm')
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
@@ -84,7 +90,10 @@ export function register(program: Command): void {
       }, cliProgress.Presets.shades_classic);
       let started = -1;
       let res = '';
+      if (!(BACKEND_NAMES as readonly string[]).includes(o.backend)) throw new InvalidArgumentError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${o.backend}"`);
       const opts: ReconstructJobOptions = {
+        // SemiAmortizedOptions.backend is typed 'ts' | 'wasm'; createSlicer accepts every BackendName (incl. 'webgpu')
+        backend: o.backend as SemiAmortizedBackend,
         input, outdir: o.outdir, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,

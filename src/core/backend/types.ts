@@ -37,7 +37,7 @@ export interface SliceOptions extends ReferenceSliceOptions {
   scale?: number;
 }
 
-export type BackendName = 'ts' | 'wasm';
+export type BackendName = 'ts' | 'wasm' | 'webgpu';
 
 export interface BackendOptions {
   /** Threads for the slice kernels and FFTs (wasm only; 1 = no workers). Default 1. */
