@@ -330,3 +330,24 @@ test('fused Adam follows PyTorch\'s update rule (float64 reference, bias correct
   for (let i = 0; i < n; i++) assert.ok(Math.abs(st.m['w']![i]! - m[i]!) < 1e-6);
   params.get('w')!.dispose();
 });
+
+test('2x2 max-pool gradient (SIMD kernel and TS reference) equals tfjs-cpu\'s own MaxPoolGrad', async () => {
+  const { maxPool2GradJs } = await import('../../src/model/encoder/maxPool2.js');
+  const { wasmMaxPool2Grad } = await import('../../src/model/encoder/bnEngine.js');
+  await initTfjs('cpu');
+  try {
+    for (const [B, H, W, C] of [[2, 6, 8, 5], [3, 4, 4, 8], [1, 2, 2, 13]] as const) {
+      const r = new Rng(B * 100 + C);
+      const x = Float32Array.from({ length: B * H * W * C }, () => r.normal());
+      const dy = Float32Array.from({ length: (B * H * W * C) / 4 }, () => r.normal());
+      const ref = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid'))(
+        tf.tensor4d(x, [B, H, W, C]), tf.tensor4d(dy, [B, H / 2, W / 2, C])).dataSync() as Float32Array);
+      const js = maxPool2GradJs(x, dy, B, H, W, C);
+      const simd = wasmMaxPool2Grad(x, dy, B, H, W, C);
+      assert.deepEqual(Array.from(js), Array.from(ref));
+      assert.deepEqual(Array.from(simd), Array.from(ref));
+    }
+  } finally {
+    await initTfjs('wasm');
+  }
+});

@@ -6,7 +6,8 @@
  *   apply:  y = x sc + sh (then ReLU)
  *   back1:  g = dy masked where x sc + sh <= 0 (if ReLU); per-channel sum g and sum g x (double)
  *   back2:  dx = p g + q (x - m) + r
- * The same module also runs the encoder's input filter bank (wasmFilterBank, used by filterBank.ts).
+ * The same module also runs the encoder's input filter bank (wasmFilterBank, used by filterBank.ts) and
+ * the 2x2 max-pooling gradient (wasmMaxPool2Grad, used by maxPool2.ts).
  */
 import { BN_KERNELS_WASM_BASE64 } from './bnKernelsBinary.js';
 
@@ -74,6 +75,7 @@ interface BnExports {
     p: number, q: number, m: number, r: number): void;
   fb_image(img: number, D: number, g: number, S: number, nc: number, out: number, pad: number, tmp: number,
     plane: number, standardise: number, mu: number, sd: number): void;
+  mp2_grad(x: number, dy: number, dx: number, B: number, H: number, W: number, C: number): void;
 }
 
 /** The WebAssembly engine: one module instance, buffers laid out after its initial memory. */
@@ -156,6 +158,15 @@ class WasmBnEngine implements BnEngine {
     return this.f32(bigAt[2]!, x.length).slice();
   }
 
+  /** Gradient of 2x2 / stride-2 max pooling (bnKernels.c mp2_grad); x [B, H, W, C], dy [B, H/2, W/2, C]. */
+  maxPool2Grad(x: Float32Array, dy: Float32Array, B: number, H: number, W: number, C: number): Float32Array {
+    const { bigAt } = this.layout(x.length, 3, 1);
+    this.f32(bigAt[0]!, x.length).set(x);
+    this.f32(bigAt[1]!, dy.length).set(dy);
+    this.ex.mp2_grad(bigAt[0]!, bigAt[1]!, bigAt[2]!, B, H, W, C);
+    return this.f32(bigAt[2]!, x.length).slice();
+  }
+
   /**
    * Separable filter bank of B images (bnKernels.c fb_image): kernels g (nc x S taps), output
    * channels-last Float32Array(B D D nc), optionally standardised to mean mu, std sd.
@@ -198,4 +209,9 @@ export function defaultBnEngine(): BnEngine {
 export function wasmFilterBank(images: Float32Array, B: number, D: number, g: Float32Array, S: number, nc: number,
   standardise: boolean, mu: number, sd: number): Float32Array {
   return wasm().filterBank(images, B, D, g, S, nc, standardise, mu, sd);
+}
+
+/** Gradient of 2x2 / stride-2 max pooling on the WebAssembly SIMD module (see WasmBnEngine.maxPool2Grad). */
+export function wasmMaxPool2Grad(x: Float32Array, dy: Float32Array, B: number, H: number, W: number, C: number): Float32Array {
+  return wasm().maxPool2Grad(x, dy, B, H, W, C);
 }

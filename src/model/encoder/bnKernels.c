@@ -164,3 +164,48 @@ void fb_image(const float *img, int D, const float *g, int S, int nc, float *out
     for (int k = 0; k < D * D; k++) out[k * nc + c] = plane[k] * scale + shift;
   }
 }
+
+// Gradient of 2x2 / stride-2 max pooling over channels-last B x H x W x C data (H, W even): each
+// window's dy goes to its first maximum in the order (0,0), (0,1), (1,0), (1,1) (strict >, as in
+// maxPool2.ts); every dx element is written (the windows tile the input), so dx needs no zeroing.
+EXPORT(mp2_grad)
+void mp2_grad(const float *x, const float *dy, float *dx, int B, int H, int W, int C) {
+  const int Ho = H / 2, Wo = W / 2;
+  const long row = (long)W * C;
+  for (int b = 0; b < B; b++) {
+    for (int i = 0; i < Ho; i++) {
+      for (int j = 0; j < Wo; j++) {
+        const long p = (((long)b * H + 2 * i) * W + 2 * j) * C;
+        const long o = (((long)b * Ho + i) * Wo + j) * C;
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t v00 = wasm_v128_load(x + p + c), v01 = wasm_v128_load(x + p + C + c);
+          v128_t v10 = wasm_v128_load(x + p + row + c), v11 = wasm_v128_load(x + p + row + C + c);
+          v128_t g = wasm_v128_load(dy + o + c);
+          v128_t s01 = wasm_f32x4_gt(v01, v00);
+          v128_t m = wasm_v128_bitselect(v01, v00, s01);
+          v128_t s10 = wasm_f32x4_gt(v10, m);
+          m = wasm_v128_bitselect(v10, m, s10);
+          v128_t s11 = wasm_f32x4_gt(v11, m);
+          v128_t w10 = wasm_v128_andnot(s10, s11);
+          v128_t w01 = wasm_v128_andnot(wasm_v128_andnot(s01, s10), s11);
+          v128_t w00 = wasm_v128_not(wasm_v128_or(wasm_v128_or(s01, s10), s11));
+          wasm_v128_store(dx + p + c, wasm_v128_and(g, w00));
+          wasm_v128_store(dx + p + C + c, wasm_v128_and(g, w01));
+          wasm_v128_store(dx + p + row + c, wasm_v128_and(g, w10));
+          wasm_v128_store(dx + p + row + C + c, wasm_v128_and(g, s11));
+        }
+        for (; c < C; c++) {
+          const long q00 = p + c, q01 = q00 + C, q10 = q00 + row, q11 = q10 + C;
+          long best = q00;
+          float bv = x[q00];
+          if (x[q01] > bv) { best = q01; bv = x[q01]; }
+          if (x[q10] > bv) { best = q10; bv = x[q10]; }
+          if (x[q11] > bv) best = q11;
+          dx[q00] = 0; dx[q01] = 0; dx[q10] = 0; dx[q11] = 0;
+          dx[best] = dy[o + c];
+        }
+      }
+    }
+  }
+}
