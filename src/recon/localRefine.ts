@@ -7,17 +7,19 @@
  * particle gets its own candidates: left perturbations Exp(w)·R of its current rotation with w on
  * a cube {-h..h}^3 · step, combined with origins on a square {-g..g}^2 · shiftStep around its
  * current origin. Levels run one after the other with (typically) halving steps, each starting
- * from the previous level's winner, so three levels of 3^3 x 3^2 candidates cover +-1.75 steps
- * at a quarter-step resolution for 3 x 243 scores per particle.
+ * from the previous level's winner, so three levels of 3^3 rotations cover +-1.75 steps at a
+ * quarter-step resolution. Within a level the rotations are scored at the current origin, then the
+ * origins with the winning rotation (27 + 8 scores instead of 243: the two are nearly decoupled,
+ * and the scoring loops, not the slice rendering, dominated the cost).
  *
  * Score of candidate (j, s), as in poseSearch.ts (Z = conj(Y)·CTF, P_j the slice, S_s the
  * shift phase):   L = sum_k CTF^2 |P_j|^2 - 2 Re(Z S_s P_j)   (up to the image's constant).
  * The slices are rendered by the loop's Slicer (wasm kernels) inside the loss disc only; the
- * (shift x candidate) scores are plain loops over the disc pixels (per particle 2·J·S·n MACs).
+ * scores are plain loops over the disc pixels.
  */
 import type { Complex } from '../core/complex.js';
 import { expSO3, matMul } from '../core/rotation.js';
-import { nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
+import { createHartleyGrid, nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
 import type { Slicer } from './slicer.js';
 import type { ParticleBatch } from './types.js';
 
@@ -44,6 +46,24 @@ export interface LocalSearchResult {
   originsPx: Float32Array;
   /** Score of the last level's winner (loss up to the image's constant term). */
   score: Float64Array;
+}
+
+/**
+ * The central sub-cube of a Hartley grid for box Ds = 2·ceil(r) + 4 (<= D): every trilinear
+ * corner of a sample at |k| <= r lies inside it, so slices inside the disc of radius r are
+ * unchanged (pixel order of nyquistDisc is the same for both boxes: rows of ky, then kx).
+ */
+export function cropHartleyGrid(grid: HartleyGrid, radiusPx: number): HartleyGrid {
+  const Ds = Math.min(grid.D, 2 * Math.ceil(radiusPx) + 4);
+  if (Ds === grid.D) return grid;
+  const out = createHartleyGrid(Ds);
+  const off = Math.floor(grid.D / 2) - Math.floor(Ds / 2);
+  const Dv = grid.Dv, Dsv = out.Dv;
+  for (let z = 0; z < Dsv; z++) for (let y = 0; y < Dsv; y++) {
+    const src = ((z + off) * Dv + (y + off)) * Dv + off;
+    out.values.set(grid.values.subarray(src, src + Dsv), (z * Dsv + y) * Dsv);
+  }
+  return out;
 }
 
 /** The unit perturbation vectors of a level (rad), the zero perturbation first. */
@@ -78,6 +98,12 @@ export function localSearch(grid: HartleyGrid, slicer: Slicer, batch: ParticleBa
   const B = batch.B;
   const disc = nyquistDisc(D, opts.radiusPx);
   const n = disc.pix.length;
+  // Render from the central sub-cube: same samples inside the disc, 2-4x fewer pixels per slice
+  const small = cropHartleyGrid(grid, opts.radiusPx);
+  const Ds = small.D;
+  const Ps = Ds * Ds;
+  const discS = nyquistDisc(Ds, opts.radiusPx);
+  if (discS.pix.length !== n) throw new Error('localSearch: cropped disc mismatch');
   const R = Float64Array.from(rots.subarray(0, 9 * B));
   const O = Float32Array.from(originsPx.subarray(0, 2 * B));
   const score = new Float64Array(B);
@@ -90,7 +116,7 @@ export function localSearch(grid: HartleyGrid, slicer: Slicer, batch: ParticleBa
     const J = wOff.length / 3;
     const S = sOff.length / 2;
     const group = Math.max(1, Math.floor(1024 / J));
-    const slices: Complex = { re: new Float32Array(group * J * P), im: new Float32Array(group * J * P) };
+    const slices: Complex = { re: new Float32Array(group * J * Ps), im: new Float32Array(group * J * Ps) };
     const cand = new Float64Array(9 * group * J);
     // per image scratch: Z·S_s at the disc pixels (S x n complex), CTF^2 (n)
     const Wr = new Float64Array(S * n);
@@ -104,7 +130,7 @@ export function localSearch(grid: HartleyGrid, slicer: Slicer, batch: ParticleBa
           matMul(cand.subarray(9 * (b * J + j), 9 * (b * J + j) + 9), E, R.subarray(9 * (g0 + b), 9 * (g0 + b) + 9));
         }
       }
-      slicer.render(grid, cand, G * J, slices, disc);
+      slicer.render(small, cand, G * J, slices, discS);
       for (let b = 0; b < G; b++) {
         const gb = g0 + b;
         const imgOff = gb * P;
@@ -124,24 +150,37 @@ export function localSearch(grid: HartleyGrid, slicer: Slicer, batch: ParticleBa
             if (si === 0) C2[k] = c * c;
           }
         }
+        // rotations at the current origin (shift 0 of the grid), then origins with the best rotation
         let bestV = Infinity, bestJ = 0, bestS = 0;
         for (let j = 0; j < J; j++) {
-          const off = (b * J + j) * P;
+          const off = (b * J + j) * Ps;
+          let e = 0, x = 0;
+          for (let k = 0; k < n; k++) {
+            const p = off + discS.pix[k]!;
+            const a = slices.re[p]!, q = slices.im[p]!;
+            e += C2[k]! * (a * a + q * q);
+            x += Wr[k]! * a - Wi[k]! * q;
+          }
+          const v = e - 2 * x;
+          if (v < bestV) { bestV = v; bestJ = j; }
+        }
+        {
+          const off = (b * J + bestJ) * Ps;
           let e = 0;
           for (let k = 0; k < n; k++) {
-            const p = off + disc.pix[k]!;
+            const p = off + discS.pix[k]!;
             const a = slices.re[p]!, q = slices.im[p]!;
             e += C2[k]! * (a * a + q * q);
           }
-          for (let si = 0; si < S; si++) {
+          for (let si = 1; si < S; si++) {
             let x = 0;
             const wo = si * n;
             for (let k = 0; k < n; k++) {
-              const p = off + disc.pix[k]!;
+              const p = off + discS.pix[k]!;
               x += Wr[wo + k]! * slices.re[p]! - Wi[wo + k]! * slices.im[p]!;
             }
             const v = e - 2 * x;
-            if (v < bestV) { bestV = v; bestJ = j; bestS = si; }
+            if (v < bestV) { bestV = v; bestS = si; }
           }
         }
         R.set(cand.subarray(9 * (b * J + bestJ), 9 * (b * J + bestJ) + 9), 9 * gb);
