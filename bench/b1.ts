@@ -1,0 +1,253 @@
+/**
+ * Benchmarks B1 (70S ribosome) and B2 (adenylate kinase) of issue 4, end to end from one command:
+ *   1. simulate the particles exactly as ../shared/docs/README.md specifies (seed 0, SNR 0.1,
+ *      CTF 300 kV / 2.7 mm / 0.1, defocus uniform 1.0-2.5 um, origins uniform within +-3 px);
+ *   2. `cryospin reconstruct` (ab initio, no poses) on them, timed;
+ *   3. the known-pose reconstruction of the same particles (Wiener backprojection with the true
+ *      poses, src/recon/backproject.ts), timed;
+ *   4. both maps scored against the ground truth with our own align + FSC, and our poses with
+ *      poseError (rotation after the best global rotation/hand, origins in px);
+ *   5. optionally (--relion) RELION 3.1's ab initio on the same particles via bench/relionAbinitio.ts
+ *      (written by another helper; loaded dynamically, reported as absent if it is not there).
+ * Writes bench/results/<dataset>.json and .md (a subset run, --n below the benchmark's 20,000,
+ * writes <dataset>_n<N>.* and says so).
+ *
+ *   node --import tsx bench/b1.ts [--dataset b1|b2] [--n 20000] [--work /tmp/cryospin-bench]
+ *        [--reuse] [--relion] [--threads 2] [--set key=value ...]
+ * --set overrides one reconstruct option (ReconstructJobOptions key, number/boolean/string).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { eulerToMatrix } from '../src/core/rotation.js';
+import { alignMaps } from '../src/eval/align.js';
+import { fscReport } from '../src/eval/fsc.js';
+import { poseError } from '../src/eval/poseError.js';
+import { writeFileAtomic } from '../src/io/atomic.js';
+import { readMrc, writeMrc } from '../src/io/mrc.js';
+import { loadParticles, type ParticleSet } from '../src/io/particles.js';
+import { backproject, particleSetSource } from '../src/recon/backproject.js';
+import { runReconstructJob, type ReconstructJobOptions } from '../src/recon/reconstructJob.js';
+import { runSimulate, type SimulateCliOptions } from '../src/cli/commands/simulate.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..');
+const shared = resolve(repo, '..', 'shared', 'data');
+
+interface Dataset {
+  name: 'b1' | 'b2';
+  title: string;
+  sim: Omit<SimulateCliOptions, 'out' | 'n'>;
+  /** Reconstruct settings (beyond input/outdir/ground truth). */
+  recon: Partial<ReconstructJobOptions>;
+}
+
+const common = {
+  snr: 0.1, shiftPx: 3, defocus: [1.0, 2.5], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 500,
+};
+
+/** Settings of the benchmark runs (see docs/architecture.md "search initialisation" and localRefine.ts). */
+const RECON: Partial<ReconstructJobOptions> = {
+  init: 'search',
+  searchIterations: 14, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
+  localIterations: 3, localRadiusStartPx: 12, localRadiusEndPx: 20, localRotStepDeg: 6, localShiftStepPx: 1,
+  epochs: 19, lrPose: 0.01, seed: 0,
+};
+
+const DATASETS: Record<string, Dataset> = {
+  b1: {
+    name: 'b1',
+    title: 'B1: 70S ribosome (ASPIRE synthetic map, 4.5 A/px, 65^3 cropped to 64^3)',
+    sim: { ...common, map: join(shared, 'aspire_70S_synthetic', 'clean70SRibosome_vol_65p.mrc'), apix: 4.5, crop: 64 },
+    recon: RECON,
+  },
+  b2: {
+    name: 'b2',
+    title: 'B2: adenylate kinase (4AKE, protein atoms, box 64, 2.233 A/px)',
+    sim: { ...common, model: join(shared, 'atomic_models_adk_and_misc', '4ake_mdanalysis.pdb'), box: 64, apix: 2.233, proteinOnly: true },
+    recon: RECON,
+  },
+};
+
+interface Args { dataset: string; n: number; work: string; reuse: boolean; relion: boolean; threads: number; set: Record<string, number | string | boolean> }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { dataset: 'b1', n: 20000, work: '/tmp/cryospin-bench', reuse: false, relion: false, threads: 2, set: {} };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = (): string => { const x = argv[++i]; if (x === undefined) throw new Error(`${k} needs a value`); return x; };
+    if (k === '--dataset') a.dataset = v();
+    else if (k === '--n') a.n = Number(v());
+    else if (k === '--work') a.work = v();
+    else if (k === '--reuse') a.reuse = true;
+    else if (k === '--relion') a.relion = true;
+    else if (k === '--threads') a.threads = Number(v());
+    else if (k === '--set') {
+      const [key, val] = v().split('=');
+      if (!key || val === undefined) throw new Error('--set expects key=value');
+      a.set[key] = val === 'true' ? true : val === 'false' ? false : Number.isFinite(Number(val)) ? Number(val) : val;
+    } else throw new Error(`unknown argument ${k}`);
+  }
+  if (!DATASETS[a.dataset]) throw new Error(`--dataset must be b1 or b2, got ${a.dataset}`);
+  if (!(Number.isInteger(a.n) && a.n > 0)) throw new Error('--n must be a positive integer');
+  return a;
+}
+
+const log = (m: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`); };
+
+function truePoses(set: ParticleSet): { rots: Float64Array; origins: Float64Array } {
+  const n = set.particles.length;
+  const rots = new Float64Array(9 * n);
+  const origins = new Float64Array(2 * n);
+  set.particles.forEach((p, i) => {
+    rots.set(eulerToMatrix(p.eulerDeg![0], p.eulerDeg![1], p.eulerDeg![2]), 9 * i);
+    origins[2 * i] = p.originPx?.[0] ?? 0;
+    origins[2 * i + 1] = p.originPx?.[1] ?? 0;
+  });
+  return { rots, origins };
+}
+
+interface RelionResult { map: string; wall_s: number; res05_px_vs_gt: number; rot_median_deg_vs_gt?: number }
+type RelionFn = (o: { star: string; outDir: string; apixAngstrom: number; box: number; seed: number; threads: number; gtMap: string }) => Promise<RelionResult>;
+
+async function loadRelion(): Promise<RelionFn | null> {
+  const p = join(here, 'relionAbinitio.ts');
+  if (!existsSync(p)) return null;
+  const mod = (await import(pathToFileURL(p).href)) as { runRelionAbinitio?: RelionFn };
+  return mod.runRelionAbinitio ?? null;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const ds = DATASETS[args.dataset]!;
+  const full = args.n === 20000;
+  const tag = full ? ds.name : `${ds.name}_n${args.n}`;
+  const work = resolve(args.work, tag);
+  mkdirSync(work, { recursive: true });
+  const load0 = loadavg();
+  const tStart = performance.now();
+
+  // 1. simulate
+  const simDir = join(work, 'sim');
+  let simulate_s = 0;
+  const simJson = join(simDir, 'simulation.json');
+  const reusable = args.reuse && existsSync(simJson) && (JSON.parse(readFileSync(simJson, 'utf8')) as { n: number }).n === args.n;
+  if (reusable) log(`reusing the simulation in ${simDir}`);
+  else {
+    log(`simulating ${args.n} particles -> ${simDir}`);
+    const t = performance.now();
+    runSimulate({ ...ds.sim, out: simDir, n: args.n, quiet: true } as SimulateCliOptions);
+    simulate_s = (performance.now() - t) / 1000;
+  }
+  const star = join(simDir, 'particles.star');
+  const gtPath = join(simDir, 'gt.mrc');
+  const gt = readMrc(gtPath);
+  const D = gt.nx;
+  const set = loadParticles(star, {});
+  const apix = set.apixAngstrom;
+
+  // 2. cryospin reconstruct (no poses; ground truth only for per-epoch metrics)
+  const reconDir = join(work, 'cryospin');
+  const reconOpts: ReconstructJobOptions = {
+    ...ds.recon, ...(args.set as Partial<ReconstructJobOptions>),
+    input: star, outdir: reconDir, gtMap: gtPath, gtPoses: star,
+    onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] ${m.epoch_s.toFixed(1)} s rot ${m.rot_median_deg?.toFixed(2)} deg shift ${m.shift_median_px?.toFixed(2)} px FSC0.5 ${m.res05_px?.toFixed(2)} px`),
+  };
+  const { onEpoch: _onEpoch, ...reconSettings } = reconOpts;
+  log(`cryospin reconstruct ${JSON.stringify(reconSettings)}`);
+  const tR = performance.now();
+  const rec = await runReconstructJob(reconOpts);
+  const recon_s = (performance.now() - tR) / 1000;
+
+  // score ours from the written files
+  const ours = readMrc(rec.map).data;
+  const al = alignMaps(gt.data, ours, D, {});
+  const oursFsc = fscReport(gt.data, al.aligned, D, apix);
+  const truth = truePoses(set);
+  const outPoses = loadParticles(rec.poses, { checkStacks: false, allowOutside: true });
+  const pred = truePoses(outPoses);
+  const pe = poseError(pred.rots, truth.rots, pred.origins, truth.origins);
+
+  // 3. known-pose reconstruction of the same particles
+  log('known-pose reconstruction (true poses)');
+  const tK = performance.now();
+  const src = particleSetSource(set);
+  const kp = backproject(src, { boxPx: D, seed: 0 });
+  src.close();
+  const known_s = (performance.now() - tK) / 1000;
+  writeMrc(join(work, 'known_pose.mrc'), kp.map, { nx: D, ny: D, nz: D, apixAngstrom: apix });
+  const knownFsc = fscReport(gt.data, kp.map, D, apix);
+
+  // 5. RELION (optional)
+  let relion: (RelionResult & { note?: string }) | { note: string } | null = null;
+  if (args.relion) {
+    const fn = await loadRelion();
+    if (!fn) relion = { note: 'bench/relionAbinitio.ts is absent: RELION was not run' };
+    else {
+      log('RELION ab initio');
+      relion = await fn({ star, outDir: join(work, 'relion'), apixAngstrom: apix, box: D, seed: 0, threads: args.threads, gtMap: gtPath });
+    }
+  }
+
+  const wall_total_s = (performance.now() - tStart) / 1000;
+  const res = {
+    dataset: ds.name, title: ds.title, n: args.n, subset: !full,
+    note: full ? 'full benchmark size (20,000 particles)' : `SUBSET: ${args.n} particles, not the benchmark's 20,000`,
+    box: D, apix_angstrom: apix,
+    targets: { rot_median_deg: 2, fsc05_gap_px: 0.3, shift_median_px: 0.5 },
+    cryospin: {
+      wall_s: recon_s, rot_median_deg: pe.rot_median_deg, rot_mean_deg: pe.rot_mean_deg, mirrored: pe.mirrored,
+      shift_median_px: pe.shift_median_px, shift_median_recentred_px: pe.shift_median_recentred_px,
+      res05_px_vs_gt: oursFsc.res05_px, res0143_px_vs_gt: oursFsc.res0143_px, res05_A_vs_gt: oursFsc.res05_A,
+      half_res0143_px: rec.half_res0143_px ?? null, epochs: rec.epochs, settings: reconSettings,
+    },
+    known_pose: { wall_s: known_s, res05_px_vs_gt: knownFsc.res05_px, res0143_px_vs_gt: knownFsc.res0143_px, res05_A_vs_gt: knownFsc.res05_A },
+    fsc05_gap_px: oursFsc.res05_px - knownFsc.res05_px,
+    pass: {
+      rot: pe.rot_median_deg <= 2,
+      fsc: oursFsc.res05_px - knownFsc.res05_px <= 0.3,
+      shift: pe.shift_median_px !== null && pe.shift_median_px < 0.5,
+    },
+    relion,
+    simulate_s, wall_total_s,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, loadavg_start: load0, loadavg_end: loadavg() },
+    date: new Date().toISOString(),
+    command: `npm run bench:b1 -- --dataset ${ds.name}${full ? '' : ` --n ${args.n}`}${args.relion ? ' --relion' : ''}` +
+      Object.entries(args.set).map(([k, v]) => ` --set ${k}=${v}`).join(''),
+  };
+  const outDir = join(repo, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(join(outDir, `${tag}.json`), JSON.stringify(res, null, 2) + '\n');
+  const f = (x: number | null | undefined, d = 2): string => (x === null || x === undefined ? '-' : x.toFixed(d));
+  const ok = (b: boolean): string => (b ? 'yes' : '**no**');
+  const rl = relion && 'wall_s' in relion ? relion : null;
+  const md = [
+    `# ${ds.title}`,
+    '',
+    `${res.note}. Box ${D}, ${f(apix, 3)} A/px, SNR 0.1, CTF, origins within +-3 px, seed 0. ${res.date}.`,
+    `Command: \`${res.command}\` (work files in ${work}).`,
+    `Machine: ${res.machine.cpus} x ${res.machine.cpu}, ${res.machine.node}; load average ${load0.map((x) => x.toFixed(1)).join(' ')} at start, ${res.machine.loadavg_end.map((x) => x.toFixed(1)).join(' ')} at end (shared with other jobs: wall times are noisy).`,
+    '',
+    '| | target | cryospin (ab initio) | known poses |',
+    '|---|---|---|---|',
+    `| median rotation error (deg) | <= 2 | ${f(pe.rot_median_deg)} (${ok(res.pass.rot)}) | 0 |`,
+    `| median shift error (px) | < 0.5 | ${f(pe.shift_median_px, 3)} (${ok(res.pass.shift)}) | 0 |`,
+    `| FSC 0.5 vs ground truth (px) | gap <= 0.3 | ${f(oursFsc.res05_px)} (gap ${f(res.fsc05_gap_px)}, ${ok(res.pass.fsc)}) | ${f(knownFsc.res05_px)} |`,
+    `| FSC 0.143 vs ground truth (px) | | ${f(oursFsc.res0143_px)} | ${f(knownFsc.res0143_px)} |`,
+    `| wall time (s) | | ${f(recon_s, 0)} | ${f(known_s, 0)} |`,
+    '',
+    relion === null ? 'RELION: not run (pass --relion).'
+      : rl ? `RELION 3.1 ab initio (same particles, same run): FSC 0.5 vs ground truth ${f(rl.res05_px_vs_gt)} px in ${f(rl.wall_s, 0)} s` +
+        `${rl.rot_median_deg_vs_gt !== undefined ? `, median rotation error ${f(rl.rot_median_deg_vs_gt)} deg` : ''}; ` +
+        `time ratio cryospin/RELION ${f(recon_s / rl.wall_s)}, resolution ${oursFsc.res05_px < rl.res05_px_vs_gt ? 'better' : 'not better'} (${f(oursFsc.res05_px)} vs ${f(rl.res05_px_vs_gt)} px).`
+      : `RELION: ${relion.note}`,
+    '',
+    `Simulation ${f(simulate_s, 0)} s${reusable ? ' (reused)' : ''}; whole benchmark ${f(wall_total_s, 0)} s. Mirrored hand: ${pe.mirrored}. Settings: \`${JSON.stringify(reconSettings)}\`.`,
+    '',
+  ].join('\n');
+  writeFileAtomic(join(outDir, `${tag}.md`), md);
+  process.stdout.write(JSON.stringify(res) + '\n');
+}
+
+main().catch((e: unknown) => { process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`); process.exit(1); });
