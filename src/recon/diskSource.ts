@@ -4,6 +4,12 @@
  * working box, normalised (mean 0 per image, divided by one global scale estimated once from a
  * seeded sample so that the background std is ~1), optionally sign-inverted and soft-masked,
  * then transformed; the CTF is computed per particle at the working pixel size.
+ *
+ * Read-ahead (readAhead.ts): a loop that knows its next batches tells the source, either one at
+ * a time (`prefetch(indices)`) or for a whole epoch (`planEpoch(order, batchSize)`, the sorted
+ * slices of a permutation, the trainer's convention); a worker thread then reads those bytes
+ * while the current batch computes. Batches are always decoded here, by the same code, so a
+ * plan that does not match what is asked for only costs the overlap, never correctness.
  */
 import type { CtfParams } from '../core/ctf.js';
 import { ctf2D } from '../core/ctf.js';
@@ -12,6 +18,7 @@ import { Rng } from '../core/rng.js';
 import { InputError } from '../io/errors.js';
 import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
 import { assembleBatch } from './batch.js';
+import { ReadAhead } from './readAhead.js';
 import type { ParticleBatch, ParticleSource } from './types.js';
 
 export interface DiskSourceOptions {
@@ -22,6 +29,8 @@ export interface DiskSourceOptions {
   /** Soft circular mask radius as a fraction of D/2 (0 = none). */
   maskFraction?: number;
   seed?: number;
+  /** Read the next planned batches in a worker (default true; needs prefetch / planEpoch calls). */
+  readAhead?: boolean;
 }
 
 export class DiskSource implements ParticleSource {
@@ -33,6 +42,11 @@ export class DiskSource implements ParticleSource {
   private scale = 1;
   private readonly invert: boolean;
   private mask: Float32Array | null = null;
+  private readonly ahead: ReadAhead | null;
+  private plan: Uint32Array[] | null = null;
+  private planPos = 0;
+  /** Read-ahead statistics: batches requested ahead, and planned batches served. */
+  readonly readAheadStats = { requested: 0, dropped: 0, planHits: 0, planMisses: 0 };
 
   constructor(set: ParticleSet, opts: DiskSourceOptions = {}) {
     this.set = set;
@@ -47,6 +61,7 @@ export class DiskSource implements ParticleSource {
     const missing = set.particles.findIndex((p) => p.ctf === null);
     if (missing >= 0) throw new InputError(set.source, 'particle has no CTF parameters (give a STAR/.cs with CTF, or --ctf ctf.pkl)', { record: missing });
     this.reader = new ParticleImageReader(set);
+    this.ahead = opts.readAhead === false ? null : new ReadAhead(set);
     if (opts.maskFraction && opts.maskFraction > 0) this.mask = softCircle(D, (opts.maskFraction * D) / 2, Math.max(2, D / 16));
     this.scale = this.estimateScale(new Rng(opts.seed ?? 0));
   }
@@ -73,16 +88,57 @@ export class DiskSource implements ParticleSource {
     return this.D === this.set.boxPx ? img : fourierCropImage(img, this.set.boxPx, this.D);
   }
 
+  /** Hint: these particles will be asked for soon (read their bytes in the worker now). */
+  prefetch(indices: Uint32Array): void {
+    if (!this.ahead || indices.length === 0) return;
+    if (this.ahead.request(indices)) this.readAheadStats.requested++;
+    else this.readAheadStats.dropped++;
+  }
+
+  /** Plan an epoch: the batches will be the sorted slices order[k·B .. (k+1)·B). */
+  planEpoch(order: Uint32Array, batchSize: number): void {
+    const batches: Uint32Array[] = [];
+    for (let s = 0; s < order.length; s += batchSize) batches.push(order.slice(s, Math.min(order.length, s + batchSize)).sort());
+    this.planBatches(batches);
+  }
+
+  /** Plan the next batches explicitly (read-ahead keeps two in flight). */
+  planBatches(batches: Uint32Array[]): void {
+    this.plan = batches;
+    this.planPos = 0;
+    for (let k = 0; k < Math.min(2, batches.length); k++) this.prefetch(batches[k]!);
+  }
+
+  private followPlan(indices: Uint32Array): void {
+    const plan = this.plan;
+    if (!plan) return;
+    const want = plan[this.planPos];
+    if (want === undefined || want.length !== indices.length || want.some((v, k) => v !== indices[k])) {
+      this.readAheadStats.planMisses++;
+      this.plan = null; // the loop went its own way: stop guessing
+      return;
+    }
+    this.readAheadStats.planHits++;
+    this.planPos++;
+    const next = plan[this.planPos + 1];
+    if (next) this.prefetch(next);
+    if (this.planPos >= plan.length) this.plan = null;
+  }
+
   batch(indices: Uint32Array): ParticleBatch {
+    this.followPlan(indices);
     const D = this.D;
     const P = D * D;
     const B = indices.length;
     const images = new Float32Array(B * P);
     const ctf = new Float32Array(B * P);
     const sgn = this.invert ? -1 : 1;
+    const D0 = this.set.boxPx;
+    const all = this.reader.read(Array.from(indices)); // one positioned read per run of consecutive images
     for (let b = 0; b < B; b++) {
       const i = indices[b]!;
-      const img = this.raw(i);
+      const one = all.subarray(b * D0 * D0, (b + 1) * D0 * D0);
+      const img = D === D0 ? one : fourierCropImage(one, D0, D);
       let m = 0;
       for (const v of img) m += v;
       m /= P;
@@ -98,6 +154,7 @@ export class DiskSource implements ParticleSource {
   }
 
   close(): void {
+    this.ahead?.close();
     this.reader.close();
   }
 }
