@@ -8,6 +8,9 @@
  * for the amortized runs it runs predict-poses on held-back particles (never seen in training)
  * and compares their rotation error with that of the training particles.
  *
+ * Config names: semi, amortized-grid, amortized-fouriernet; suffixes -march (frequency marching from
+ * 4 px), -lr1e-3 (encoder lr), -sym (symmetric loss), -boxN (working box N instead of --box).
+ *
  * Outputs: bench/results/modes.json (all curves; runs merge into the existing file so configs can
  * be run separately), modes.md (table + command + load), modes_resolution.png (resolution vs wall
  * time), modes_rotation.png (rotation error vs epoch).
@@ -85,7 +88,8 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
   const outdir = join(a.work, cfg);
   rmSync(outdir, { recursive: true, force: true });
   const gtMap = join(a.data, 'gt.mrc');
-  const common = { input: train, outdir, box: a.box, seed: 0, gtMap, gtPoses: train, onEpoch: (m: { epoch: number; wall_s: number; rot_median_deg?: number; res05_px?: number }) => process.stderr.write(`[${cfg}] epoch ${m.epoch} ${m.wall_s.toFixed(0)} s rot ${m.rot_median_deg?.toFixed(1)} deg res ${m.res05_px?.toFixed(2)} px\n`) };
+  const box = /box(\d+)/.exec(cfg) ? Number(/box(\d+)/.exec(cfg)![1]) : a.box; // e.g. amortized-grid-box16
+  const common = { input: train, outdir, box, seed: 0, gtMap, gtPoses: train, onEpoch: (m: { epoch: number; wall_s: number; rot_median_deg?: number; res05_px?: number }) => process.stderr.write(`[${cfg}] epoch ${m.epoch} ${m.wall_s.toFixed(0)} s rot ${m.rot_median_deg?.toFixed(1)} deg res ${m.res05_px?.toFixed(2)} px\n`) };
   const t0 = Date.now();
   let r;
   if (cfg === 'semi') r = await runReconstructJob({ ...common, epochs: a.epochsSemi });
@@ -95,7 +99,7 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
   } else throw new Error(`unknown config ${cfg}`);
   process.stderr.write(`[${cfg}] done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   const res: RunResult = {
-    config: cfg, n: a.n, box: a.box, epochs: r.epochs, wall_s: r.wall_s, final_res05_px: r.res05_px_vs_gt, final_rot_median_deg: r.rot_median_deg_vs_gt,
+    config: cfg, n: a.n, box, epochs: r.epochs, wall_s: r.wall_s, final_res05_px: r.res05_px_vs_gt, final_rot_median_deg: r.rot_median_deg_vs_gt,
     half_res0143_px: r.half_res0143_px, curve: readMetrics(join(outdir, 'metrics.jsonl')), date: new Date().toISOString(), loadavg: loadavg(),
   };
   if (cfg.startsWith('amortized') && a.held > 0) {
