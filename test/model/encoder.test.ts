@@ -296,39 +296,41 @@ test("'paper' trunk: 5 pools at 128 px, 4 at 64 px, latent 256 x 2 x 2 = 1024 in
   enc.dispose();
 });
 
-test('fused Adam follows PyTorch\'s update rule (float64 reference, bias correction, eps after the root, clipping)', async () => {
+test('fused Adam follows PyTorch\'s update rule (float64 reference, bias correction, eps after the root, with and without clipping)', async () => {
   await initTfjs('wasm');
   const { Adam } = await import('../../src/model/encoder/adam.js');
-  const rng = new Rng(11);
-  const n = 37;
-  const p0 = Float32Array.from({ length: n }, () => rng.normal());
-  const params = new Map([['w', tf.variable(tf.tensor1d(p0))]]);
-  const o = { learningRate: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-3, clipGradNorm: 2 };
-  const adam = new Adam(params, o);
-  // Reference in float64: torch.optim.Adam's formulas, written out independently.
-  const p = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
-  for (let t = 1; t <= 4; t++) {
-    const g = Float32Array.from({ length: n }, () => rng.normal() * (t === 2 ? 5 : 0.3));
-    const gt = tf.tensor1d(g);
-    const norm = adam.apply(new Map([['w', gt]]));
-    gt.dispose();
-    const nrm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
-    assert.ok(Math.abs(norm - nrm) < 1e-5 * nrm);
-    const clip = nrm > o.clipGradNorm ? o.clipGradNorm / (nrm + 1e-6) : 1;
-    for (let i = 0; i < n; i++) {
-      const gi = g[i]! * clip;
-      m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
-      v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
-      const mh = m[i]! / (1 - o.beta1 ** t);
-      p[i] = p[i]! - o.learningRate * mh / (Math.sqrt(v[i]!) / Math.sqrt(1 - o.beta2 ** t) + o.eps);
+  for (const clipGradNorm of [2, 0]) {
+    const rng = new Rng(11);
+    const n = 37;
+    const p0 = Float32Array.from({ length: n }, () => rng.normal());
+    const params = new Map([['w', tf.variable(tf.tensor1d(p0))]]);
+    const o = { learningRate: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-3, clipGradNorm };
+    const adam = new Adam(params, o);
+    // Reference in float64: torch.optim.Adam's formulas, written out independently.
+    const p = Float64Array.from(p0), m = new Float64Array(n), v = new Float64Array(n);
+    for (let t = 1; t <= 4; t++) {
+      const g = Float32Array.from({ length: n }, () => rng.normal() * (t === 2 ? 5 : 0.3));
+      const gt = tf.tensor1d(g);
+      const norm = adam.apply(new Map([['w', gt]]));
+      gt.dispose();
+      const nrm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
+      assert.ok(Math.abs(norm - nrm) < 1e-5 * nrm);
+      const clip = o.clipGradNorm > 0 && nrm > o.clipGradNorm ? o.clipGradNorm / (nrm + 1e-6) : 1;
+      for (let i = 0; i < n; i++) {
+        const gi = g[i]! * clip;
+        m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
+        v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
+        const mh = m[i]! / (1 - o.beta1 ** t);
+        p[i] = p[i]! - o.learningRate * mh / (Math.sqrt(v[i]!) / Math.sqrt(1 - o.beta2 ** t) + o.eps);
+      }
     }
+    const got = params.get('w')!.dataSync();
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - p[i]!) < 1e-5, `param ${i}: ${got[i]} vs ${p[i]}`);
+    const st = adam.getState();
+    assert.equal(st.step, 4);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(st.m['w']![i]! - m[i]!) < 1e-6);
+    params.get('w')!.dispose();
   }
-  const got = params.get('w')!.dataSync();
-  for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i]! - p[i]!) < 1e-5, `param ${i}: ${got[i]} vs ${p[i]}`);
-  const st = adam.getState();
-  assert.equal(st.step, 4);
-  for (let i = 0; i < n; i++) assert.ok(Math.abs(st.m['w']![i]! - m[i]!) < 1e-6);
-  params.get('w')!.dispose();
 });
 
 test('2x2 max-pool gradient (SIMD kernel and TS reference) equals tfjs-cpu\'s own MaxPoolGrad', async () => {

@@ -209,3 +209,46 @@ void mp2_grad(const float *x, const float *dy, float *dx, int B, int H, int W, i
     }
   }
 }
+
+// One Adam step (PyTorch's rule) on n parameters, in float32: g' = g scale, m = b1 m + c1 g',
+// v = b2 v + c2 g'^2, p -= lr m / (sqrt(v) inv_sqrt_bc2 + eps), with lr already divided by the
+// first-moment bias correction and inv_sqrt_bc2 = 1 / sqrt(1 - beta2^t).
+EXPORT(adam_step)
+void adam_step(float *p, const float *g, float *m, float *v, int n, float scale, float b1, float c1, float b2,
+               float c2, float lr, float inv_sqrt_bc2, float eps) {
+  const v128_t vs = wasm_f32x4_splat(scale), vb1 = wasm_f32x4_splat(b1), vc1 = wasm_f32x4_splat(c1);
+  const v128_t vb2 = wasm_f32x4_splat(b2), vc2 = wasm_f32x4_splat(c2), vlr = wasm_f32x4_splat(lr);
+  const v128_t vib = wasm_f32x4_splat(inv_sqrt_bc2), veps = wasm_f32x4_splat(eps);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t gi = wasm_f32x4_mul(wasm_v128_load(g + i), vs);
+    v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(vb1, wasm_v128_load(m + i)), wasm_f32x4_mul(vc1, gi));
+    v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(vb2, wasm_v128_load(v + i)), wasm_f32x4_mul(vc2, wasm_f32x4_mul(gi, gi)));
+    wasm_v128_store(m + i, mi);
+    wasm_v128_store(v + i, vi);
+    v128_t den = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sqrt(vi), vib), veps);
+    wasm_v128_store(p + i, wasm_f32x4_sub(wasm_v128_load(p + i), wasm_f32x4_div(wasm_f32x4_mul(vlr, mi), den)));
+  }
+  for (; i < n; i++) {
+    float gi = g[i] * scale;
+    float mi = b1 * m[i] + c1 * gi;
+    float vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr * mi / (__builtin_sqrtf(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+// Sum of squares of n floats (double accumulation over float blocks of 4 lanes).
+EXPORT(sum_sq)
+double sum_sq(const float *g, int n) {
+  double s = 0;
+  int i = 0;
+  for (; i + 64 <= n; i += 64) {
+    v128_t a = wasm_f32x4_splat(0.0f);
+    for (int k = 0; k < 64; k += 4) { v128_t x = wasm_v128_load(g + i + k); a = wasm_f32x4_add(a, wasm_f32x4_mul(x, x)); }
+    s += (double)wasm_f32x4_extract_lane(a, 0) + wasm_f32x4_extract_lane(a, 1) + wasm_f32x4_extract_lane(a, 2) + wasm_f32x4_extract_lane(a, 3);
+  }
+  for (; i < n; i++) s += (double)g[i] * g[i];
+  return s;
+}
