@@ -8,6 +8,9 @@
  * train together.
  * Switch: at a fixed epoch, or earlier when the encoder's poses stop changing (see
  * `switchCriterion` below). One encoder pass assigns every particle its best head's pose.
+ * Alternative stage 1 (--init search): iterative global low-resolution pose search (poseSearch.ts)
+ * with a volume refit per iteration, optionally followed by `localIterations` of per-particle
+ * coarse-to-fine local search (localRefine.ts) at a growing radius, each with a warm volume refit.
  * Stage 2 (auto-decoding): per batch, `poseSteps` Adam steps on the particles' own poses
  * (axis-angle perturbation of the base rotation folded back after each step, plus the origin;
  * volume frozen; per-particle Adam state), then one volume step (fresh Adam, 2e-3; poses frozen).
