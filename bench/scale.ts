@@ -1,0 +1,224 @@
+/**
+ * Scale benchmark: peak memory and throughput of one auto-decoding epoch (semi-amortized trainer,
+ * per-particle pose table, streamed DiskSource with read-ahead) against the number of particles N.
+ *
+ *   node --import tsx bench/scale.ts [--n 10000,100000,1000000] [--box 64] [--work DIR]
+ *        [--base DIR] [--time-limit-s 900] [--keep]
+ *
+ * Data: a base stack of 10^4 particles made by the simulator (`--base`, simulated into WORK/base
+ * if absent; box 64, SNR 0.1, CTF). Larger stacks REPEAT the base images: WORK/n<N>/particles.mrcs
+ * is written in chunks (never held in memory) as the base data section tiled to N images, and its
+ * STAR file repeats the base rows with new image names. The simulator itself runs at ~100 images/s
+ * on this shared 2-core machine (10^6 would take hours); repeated images cost the data path and the
+ * trainer exactly what distinct images cost. Stacks of N >= 10^6 are deleted afterwards unless --keep.
+ *
+ * Each N runs in a fresh child process (so peak RSS is per N): load the STAR, open the stream,
+ * build the trainer (no encoder: it starts in auto-decoding; poses from the pose table), plan the
+ * epoch for read-ahead, run ONE epoch -- stopped after --time-limit-s if not finished (the report
+ * then says which fraction ran; nothing is extrapolated) -- then write a checkpoint (pose table
+ * float32). Peak RSS = process.resourceUsage().maxRSS and VmHWM from /proc/self/status.
+ * Outputs bench/results/scale.json and scale.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : def;
+}
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+interface ChildResult {
+  n: number; box: number; batchSize: number; backend: string;
+  loadS: number; epochWallS: number; particlesDone: number; epochFraction: number; completed: boolean;
+  throughputParticlesPerS: number; maxRssMiB: number; vmHwmMiB: number | null; rssAfterLoadMiB: number;
+  poseTableMiB: number; checkpointMiB: number; checkpointS: number;
+  readAhead: { requested: number; dropped: number; planHits: number; planMisses: number };
+}
+
+function vmHwmMiB(): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch { return null; }
+}
+
+/** The measured run (child process). */
+async function child(): Promise<void> {
+  const star = arg('star', '');
+  const box = Number(arg('box', '64'));
+  const limitS = Number(arg('time-limit-s', '900'));
+  const batchSize = Number(arg('batch-size', '32'));
+  const backend = arg('backend', 'wasm') as 'wasm' | 'ts';
+  const { loadParticles } = await import('../src/io/particles.js');
+  const { DiskSource } = await import('../src/recon/diskSource.js');
+  const { SemiAmortizedTrainer } = await import('../src/recon/semiAmortized.js');
+  const { Rng } = await import('../src/core/rng.js');
+  const { writeCheckpoint } = await import('../src/recon/checkpoint.js');
+  const t0 = performance.now();
+  const set = loadParticles(star);
+  const source = new DiskSource(set, { box, seed: 0 });
+  const trainer = new SemiAmortizedTrainer(source, null, { seed: 0, batchSize, backend, init: 'encoder', epochs: 1 });
+  const loadS = (performance.now() - t0) / 1000;
+  const rssAfterLoadMiB = process.memoryUsage().rss / 2 ** 20;
+  // The trainer draws its epoch order from its Rng: replay that draw on a copy to plan read-ahead.
+  const peek = new Rng(0);
+  peek.setState(trainer.rng.getState());
+  source.planEpoch(peek.permutation(source.n), batchSize);
+  const n = source.n;
+  const batches = Math.ceil(n / batchSize);
+  let done = 0;
+  let completed = true;
+  class TimeUp extends Error {}
+  const t1 = performance.now();
+  try {
+    trainer.trainEpoch((p) => {
+      done = Math.min(n, p.batch * batchSize);
+      if (p.batch < batches && (performance.now() - t1) / 1000 > limitS) throw new TimeUp('time limit');
+    });
+    done = n;
+  } catch (e) {
+    if (!(e instanceof TimeUp)) throw e;
+    completed = false;
+  }
+  const epochWallS = (performance.now() - t1) / 1000;
+  const pt = trainer.poses;
+  const poseTableMiB = (pt.rot.byteLength + pt.origin.byteLength + pt.adamM.byteLength + pt.adamV.byteLength + pt.adamT.byteLength) / 2 ** 20;
+  const ckpt = join(dirname(star), 'checkpoint.json');
+  const t2 = performance.now();
+  writeCheckpoint(ckpt, { trainer: trainer.getState() });
+  const checkpointS = (performance.now() - t2) / 1000;
+  const checkpointMiB = statSync(ckpt).size / 2 ** 20;
+  rmSync(ckpt, { force: true });
+  source.close();
+  trainer.slicer.dispose();
+  const r: ChildResult = {
+    n, box, batchSize, backend, loadS, epochWallS, particlesDone: done, epochFraction: done / n, completed,
+    throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, vmHwmMiB: vmHwmMiB(),
+    rssAfterLoadMiB, poseTableMiB, checkpointMiB, checkpointS, readAhead: { ...source.readAheadStats },
+  };
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+/** Simulate the base stack (10^4 particles, box 64) if it is not there yet. */
+async function ensureBase(dir: string, box: number): Promise<string> {
+  const star = join(dir, 'particles.star');
+  if (existsSync(star)) return star;
+  const { loadSimulationVolumes, simulateParticles } = await import('../src/sim/simulate.js');
+  const map = resolve(root, '../shared/data/aspire_70S_synthetic/clean70SRibosome_vol_65p.mrc');
+  const v = loadSimulationVolumes({ map, apixAngstrom: 5, cropPx: 64, boxPx: box === 64 ? undefined : box });
+  simulateParticles(v.vols, v.boxPx, v.apixAngstrom, { outDir: dir, n: 10000, snr: 0.1, shiftPx: 3,
+    defocus: { kind: 'uniform', minUm: 1, maxUm: 2.5 }, seed: 7, chunk: 1000 });
+  return star;
+}
+
+/** WORK/n<N>/particles.{mrcs,star}: the base repeated to N images, written in chunks. */
+async function makeTiled(baseStar: string, N: number, outDir: string): Promise<string> {
+  const { readMrcHeader } = await import('../src/io/mrc.js');
+  const baseMrcs = join(dirname(baseStar), 'particles.mrcs');
+  const info = readMrcHeader(baseMrcs);
+  const n0 = info.header.nz;
+  const bytesPer = info.header.nx * info.header.ny * info.bytesPerVoxel;
+  const mrcs = join(outDir, 'particles.mrcs');
+  const star = join(outDir, 'particles.star');
+  const want = info.dataOffsetBytes + N * bytesPer;
+  if (existsSync(star) && existsSync(mrcs) && statSync(mrcs).size === want) return star;
+  mkdirSync(outDir, { recursive: true });
+  // header: the base's, with NZ (and MZ) = N
+  const src = openSync(baseMrcs, 'r');
+  const head = Buffer.alloc(info.dataOffsetBytes);
+  readSync(src, head, 0, head.length, 0);
+  const le = info.littleEndian;
+  const setI32 = (off: number, v: number): void => { if (le) head.writeInt32LE(v, off); else head.writeInt32BE(v, off); };
+  setI32(8, N);
+  if (info.header.mz === n0) setI32(36, N);
+  const out = openSync(mrcs + '.tmp', 'w');
+  writeSync(out, head, 0, head.length, 0);
+  const chunkImages = Math.max(1, Math.floor((32 << 20) / bytesPer));
+  const buf = Buffer.alloc(chunkImages * bytesPer);
+  let pos = info.dataOffsetBytes;
+  for (let i = 0; i < N;) {
+    const j0 = i % n0;
+    const m = Math.min(chunkImages, N - i, n0 - j0);
+    readSync(src, buf, 0, m * bytesPer, info.dataOffsetBytes + j0 * bytesPer);
+    writeSync(out, buf, 0, m * bytesPer, pos);
+    pos += m * bytesPer;
+    i += m;
+  }
+  closeSync(out);
+  closeSync(src);
+  // STAR: the base's blocks, particle rows repeated with new image names
+  const text = readFileSync(baseStar, 'utf8');
+  const lines = text.split('\n');
+  const first = lines.findIndex((l) => /^\s*\d+@/.test(l));
+  const rows = lines.filter((l) => /^\s*\d+@/.test(l));
+  if (rows.length !== n0) throw new Error(`base STAR has ${rows.length} rows, its stack ${n0} images`);
+  const fd = openSync(star + '.tmp', 'w');
+  writeSync(fd, lines.slice(0, first).join('\n') + '\n');
+  const width = String(N).length;
+  let block: string[] = [];
+  for (let i = 0; i < N; i++) {
+    block.push(rows[i % n0]!.replace(/^\s*\d+@\S+/, `${String(i + 1).padStart(width, '0')}@particles.mrcs`));
+    if (block.length === 20000) { writeSync(fd, block.join('\n') + '\n'); block = []; }
+  }
+  if (block.length) writeSync(fd, block.join('\n') + '\n');
+  closeSync(fd);
+  const { renameSync } = await import('node:fs');
+  renameSync(mrcs + '.tmp', mrcs);
+  renameSync(star + '.tmp', star);
+  return star;
+}
+
+function table(rows: ChildResult[]): string {
+  const f = (x: number, d = 1): string => x.toFixed(d);
+  const head = '| N | epoch run | wall s | particles/s | peak RSS MiB (maxRSS) | VmHWM MiB | RSS after load MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|\n';
+  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
+}
+
+async function main(): Promise<void> {
+  if (flag('child')) return child();
+  const ns = arg('n', '10000,100000,1000000').split(',').map(Number);
+  const box = Number(arg('box', '64'));
+  const work = resolve(arg('work', '/tmp/cryospin-scale'));
+  const limitS = Number(arg('time-limit-s', '900'));
+  const baseDir = resolve(arg('base', join(work, 'base')));
+  const outJson = resolve(root, arg('out', 'bench/results/scale.json'));
+  mkdirSync(work, { recursive: true });
+  const baseStar = await ensureBase(baseDir, box);
+  const rows: ChildResult[] = [];
+  const prev = existsSync(outJson) ? (JSON.parse(readFileSync(outJson, 'utf8')) as { rows: ChildResult[] }).rows : [];
+  for (const N of ns) {
+    const t0 = performance.now();
+    const star = N === 10000 && !flag('tile-base') ? baseStar : await makeTiled(baseStar, N, join(work, `n${N}`));
+    console.error(`scale: N=${N} data ready (${((performance.now() - t0) / 1000).toFixed(0)} s): ${star}`);
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', '--star', star, '--box', String(box),
+      '--time-limit-s', String(limitS), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm')],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    if (r.status !== 0) throw new Error(`child for N=${N} failed (status ${r.status})`);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+    console.error(`scale: N=${N}: ${JSON.stringify(res)}`);
+    rows.push(res);
+    if (N >= 1_000_000 && !flag('keep') && star !== baseStar) rmSync(dirname(star), { recursive: true, force: true });
+  }
+  const merged = [...prev.filter((p) => !rows.some((r) => r.n === p.n)), ...rows].sort((a, b) => a.n - b.n);
+  const meta = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', loadavg: loadavg(), node: process.version,
+    command: `node --import tsx bench/scale.ts ${process.argv.slice(2).join(' ')}`, timeLimitS: limitS };
+  mkdirSync(dirname(outJson), { recursive: true });
+  writeFileSync(outJson, JSON.stringify({ meta, rows: merged }, null, 2) + '\n');
+  const md = `# Scale: one auto-decoding epoch vs number of particles\n\n` +
+    `Box ${box}, batch ${merged[0]?.batchSize ?? 32}, slice kernels ${merged[0]?.backend ?? 'wasm'} (1 thread), DiskSource with read-ahead. ` +
+    `Stacks above 10^4 repeat a simulated 10^4-particle base stack (see bench/scale.ts). ` +
+    `"epoch run" < 100%: the epoch was stopped at the time limit; throughput is over the part that ran.\n\n` +
+    table(merged) + `\nMachine: ${meta.cpus} x ${meta.cpuModel}, load average at the end ${meta.loadavg.map((x) => x.toFixed(1)).join(' ')} ` +
+    `(shared with other jobs: throughput is a lower bound), ${meta.node}, ${meta.date}.\nCommand: \`${meta.command}\`\n`;
+  writeFileSync(outJson.replace(/\.json$/, '.md'), md);
+  console.error(md);
+}
+
+await main();
