@@ -8,6 +8,7 @@ import { BACKEND_NAMES } from '../../core/backend/index.js';
 import type { SemiAmortizedOptions } from '../../recon/semiAmortized.js';
 import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
 import { runAmortizedJob } from '../../recon/amortizedJob.js';
+import { runHeterogeneousJob } from '../../recon/heterogeneousJob.js';
 import { log, printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
 
@@ -30,6 +31,7 @@ interface ReconstructCli {
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
   searchSubset: number; localIterations: number; localRadius: string; localStep: number;
   backend: string;
+  zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
 }
 
 export function register(program: Command): void {
@@ -38,7 +40,7 @@ export function register(program: Command): void {
     .description('Ab-initio reconstruction (map + poses) from a particle stack with CTF and no poses')
     .argument('<particles>', 'particles: RELION STAR (3.0/3.1/5), cryoSPARC .cs, or .mrcs with --ctf ctf.pkl')
     .requiredOption('-o, --outdir <dir>', 'output folder')
-    .option('--mode <mode>', 'semi-amortized (cryoSPIN) or amortized (cryoAI: single-head encoder trained with the decoder for the whole run)', 'semi-amortized')
+    .option('--mode <mode>', 'semi-amortized (cryoSPIN), amortized (cryoAI: single-head encoder trained with the decoder for the whole run) or heterogeneous (poses + conformation latent z per particle, z-conditioned decoder; see --zdim)', 'semi-amortized')
     .option('--decoder <kind>', 'amortized mode: volume decoder, grid (explicit Hartley grid) or fouriernet (cryoAI neural field)', 'grid')
     .option('--symmetric-loss', 'amortized mode: also score each image rotated in-plane by pi, keep the smaller error (cryoAI)')
     .option('--lr-volume <lr>', 'amortized mode: decoder step (grid: preconditioned step, default 0.3; fouriernet: Adam lr, default 1e-3)', num('--lr-volume'))
@@ -72,6 +74,10 @@ export function register(program: Command): void {
     .option('--encoder <preset>', 'encoder trunk: lean (CPU) or paper', 'lean')
     .option('--gt-map <mrc>', 'ground-truth map: report FSC resolution per epoch')
     .option('--gt-poses <star>', 'ground-truth poses: report rotation error per epoch')
+    .option('--zdim <d>', 'heterogeneous mode: latent dimension', num('--zdim', true), 8)
+    .option('--consensus-epochs <E>', 'heterogeneous mode: epochs of the consensus (pose search + auto-decoding) stage', num('--consensus-epochs', true), 12)
+    .option('--het-epochs <E>', 'heterogeneous mode: epochs of the heterogeneous (z + decoder) stage', num('--het-epochs', true), 10)
+    .option('--init-poses <star>', 'heterogeneous mode: start from these poses (e.g. a consensus refinement) instead of the pose search')
     .option('--resume', 'continue from OUTDIR/checkpoint.json')
     .option('--allow-outside', 'accept image paths outside the particle file folder')
     .option('--json', JSON_DESCRIPTION)
@@ -81,6 +87,19 @@ export function register(program: Command): void {
       if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
       const lradii = o.localRadius.split(',').map(Number);
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
+      if (o.mode === 'heterogeneous') {
+        if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
+        const h = await runHeterogeneousJob({
+          input, outdir: o.outdir, box: o.box, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
+          gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, seed: o.seed, batchSize: o.batchSize,
+          zdim: o.zdim, consensusEpochs: o.consensusEpochs, hetEpochs: o.hetEpochs, initPoses: o.initPoses,
+          consensus: { searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift },
+          onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
+            (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
+        });
+        printResult(o.json ?? false, h, () => `z: ${h.z}\ndecoder: ${h.decoder}\nposes: ${h.poses}\nepochs: ${h.epochs}, ${h.wall_s.toFixed(1)} s`);
+        return;
+      }
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
       if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');

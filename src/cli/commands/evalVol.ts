@@ -1,0 +1,71 @@
+/**
+ * `cryospin eval-vol OUTDIR --z "0.1,..." | --z-file z.txt -o map.mrc`: the map of a
+ * heterogeneous run's decoder (OUTDIR/decoder.json) at any latent z. With --z-file (one z per
+ * line, values separated by commas or white space) and several lines, -o is a prefix and the
+ * maps are written as PREFIX_000.mrc, PREFIX_001.mrc, ...
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { InputError } from '../../io/errors.js';
+import { writeMrc } from '../../io/mrc.js';
+import { hetVolumeMap } from '../../model/hetDecoder.js';
+import { readDecoderFile } from '../../recon/heterogeneousJob.js';
+import { printResult } from '../output.js';
+
+export interface EvalVolOptions {
+  outdir: string;
+  /** One latent as text, "0.1,0.2,..." (comma or space separated). */
+  z?: string;
+  /** File with one latent per line. */
+  zFile?: string;
+  /** Output map (or prefix with several latents). */
+  output: string;
+}
+
+export interface EvalVolResult { maps: string[]; zdim: number; boxPx: number; apixAngstrom: number }
+
+function parseZ(text: string, zdim: number, file: string, record?: number): Float64Array {
+  const parts = text.trim().split(/[\s,]+/).filter((s) => s !== '');
+  const v = parts.map(Number);
+  if (v.length !== zdim || v.some((x) => !Number.isFinite(x))) {
+    throw new InputError(file, `expected ${zdim} numbers for z, got "${text.trim()}"`, record !== undefined ? { record } : {});
+  }
+  return Float64Array.from(v);
+}
+
+export function runEvalVol(o: EvalVolOptions): EvalVolResult {
+  if ((o.z === undefined) === (o.zFile === undefined)) throw new InputError('eval-vol', 'give --z or --z-file (one of them)');
+  const { decoder, apixAngstrom } = readDecoderFile(join(resolve(o.outdir), 'decoder.json'));
+  const zs: Float64Array[] = [];
+  if (o.z !== undefined) zs.push(parseZ(o.z, decoder.zdim, '--z'));
+  else {
+    const lines = readFileSync(o.zFile!, 'utf8').split(/\r?\n/);
+    lines.forEach((l, i) => { if (l.trim() !== '' && !l.trim().startsWith('#')) zs.push(parseZ(l, decoder.zdim, o.zFile!, i)); });
+    if (zs.length === 0) throw new InputError(o.zFile!, 'no latent in the file');
+  }
+  const D = decoder.D;
+  const maps: string[] = [];
+  const stem = o.output.replace(/\.mrc$/i, '');
+  zs.forEach((z, j) => {
+    const path = zs.length === 1 ? o.output : `${stem}_${String(j).padStart(3, '0')}.mrc`;
+    writeMrc(path, hetVolumeMap(decoder, z), { nx: D, ny: D, nz: D, apixAngstrom });
+    maps.push(path);
+  });
+  return { maps, zdim: decoder.zdim, boxPx: D, apixAngstrom };
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval-vol')
+    .description('Generate the map of a heterogeneous run at a latent z')
+    .argument('<outdir>', 'output folder of `reconstruct --mode heterogeneous` (decoder.json)')
+    .option('--z <values>', 'latent, e.g. "0.1,-0.3,..." (zdim numbers)')
+    .option('--z-file <file>', 'latents, one per line')
+    .requiredOption('-o, --output <map.mrc>', 'output map (a prefix with several latents)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((outdir: string, raw: { z?: string; zFile?: string; output: string; json?: boolean }) => {
+      const r = runEvalVol({ outdir, z: raw.z, zFile: raw.zFile, output: raw.output });
+      printResult(raw.json ?? false, r, () => r.maps.join('\n'));
+    });
+}

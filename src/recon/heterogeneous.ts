@@ -1,0 +1,349 @@
+/**
+ * Heterogeneous reconstruction loop (`--mode heterogeneous`): poses and a conformation latent z
+ * per particle, and a z-conditioned volume (src/model/hetDecoder.ts).
+ *
+ * Stage 1, consensus (the pose-only warm-up): the homogeneous loop (SemiAmortizedTrainer with
+ * the global pose-search initialisation, then auto-decoding) learns one volume and the poses;
+ * every particle is explained by the same volume, which is what cryoFIRE's warm-up with z
+ * replaced by noise achieves.
+ * Stage 2, heterogeneous: the decoder's mean volume starts from the consensus, its basis volumes
+ * at 0, each particle's z at N(0, zInitStd^2). Per batch:
+ *   1. the zdim+1 partial slices are rendered once at the current poses;
+ *   2. zSteps Adam steps on the particles' z (MAP under a N(0, I) prior: per image the objective
+ *      is L_i + zPriorWeight·|z_i|^2 / n_disc, the Gaussian log-posterior of the squared Fourier
+ *      error with unit noise variance per coefficient);
+ *   3. poseSteps Adam steps on the particles' poses against their own volume H(z_i) (partial
+ *      slices re-rendered after each);
+ *   4. one step on every decoder grid (curvature-preconditioned momentum as the homogeneous
+ *      volume, volumeOptimizer.ts), poses and z frozen.
+ * After each epoch the latents are re-centred (the mean goes into H_0) and rescaled to a total
+ * variance of 1 (the basis volumes absorb the factor): no volume changes, but the basis volumes
+ * cannot drift large while z shrinks under the prior (which, at first, made the basis steps
+ * diverge). The relative spread of the z dimensions is kept, so the prior still ranks them.
+ * Frequency marching: the loss disc grows from hetMarchStartPx to Nyquist over hetMarchEpochs.
+ *
+ * z is auto-decoded (one free vector per particle), not predicted by an encoder: see
+ * docs/heterogeneous.md for why and what that means for new particles.
+ */
+import type { Complex } from '../core/complex.js';
+import { Rng, type RngState } from '../core/rng.js';
+import { allocParts, centreLatents, rescaleLatents, combineSlices, createHetDecoder, decoderBackward, renderParts, zGradient, type HetDecoder } from '../model/hetDecoder.js';
+import { nyquistDisc } from '../model/hartleyVolume.js';
+import { fourierLoss } from './fourierLoss.js';
+import { applyLeftExp, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
+import { SemiAmortizedTrainer, DivergenceError, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
+import { createSlicer, type Slicer } from './slicer.js';
+import type { ParticleBatch, ParticleSource } from './types.js';
+import { PreconditionedMomentum } from './volumeOptimizer.js';
+
+export interface HeterogeneousOptions {
+  zdim: number;
+  /** Epochs of the consensus (homogeneous) stage, search iterations included. */
+  consensusEpochs: number;
+  /** Epochs of the heterogeneous stage. */
+  hetEpochs: number;
+  batchSize: number;
+  seed: number;
+  /** z Adam steps per batch, their learning rate, prior weight and initial spread. */
+  zSteps: number;
+  lrZ: number;
+  zPriorWeight: number;
+  zInitStd: number;
+  /** Pose Adam steps per batch in the heterogeneous stage (0 = keep the consensus poses) and their learning rate. */
+  poseSteps: number;
+  lrPose: number;
+  /** Decoder step size (scaled with the box like the homogeneous volume). */
+  lrVolume: number;
+  /** Frequency marching of the heterogeneous stage: start radius (Fourier px; 0 = off) and epochs to reach Nyquist. */
+  hetMarchStartPx: number;
+  hetMarchEpochs: number;
+  backend: 'ts' | 'wasm';
+  /** Options of the consensus stage (search iterations, rotations, ...). */
+  consensus: Partial<SemiAmortizedOptions>;
+}
+
+export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
+  zdim: 8,
+  consensusEpochs: 12,
+  hetEpochs: 10,
+  batchSize: 32,
+  seed: 0,
+  zSteps: 5,
+  lrZ: 0.05,
+  zPriorWeight: 1,
+  zInitStd: 0.1,
+  poseSteps: 0,
+  lrPose: 0.01,
+  lrVolume: 0.3,
+  hetMarchStartPx: 8,
+  hetMarchEpochs: 5,
+  backend: 'wasm',
+  consensus: {},
+};
+
+export type HetStage = 'search' | 'autodecode' | 'heterogeneous';
+
+export interface HetEpochStats {
+  epoch: number;
+  stage: HetStage;
+  loss: number;
+  seconds: number;
+  /** Standard deviation of each z dimension after the epoch (heterogeneous stage). */
+  zStd: number[];
+}
+
+export interface HetTrainerState {
+  epoch: number;
+  consensus: TrainerState;
+  decoder: Float32Array[] | null;
+  z: Float32Array;
+  zAdamM: Float32Array;
+  zAdamV: Float32Array;
+  zAdamT: Uint32Array;
+  volOpt: { m: Float32Array; w: Float32Array; t: number; lr: number }[];
+  rng: RngState;
+}
+
+export class HeterogeneousTrainer {
+  readonly source: ParticleSource;
+  readonly opts: HeterogeneousOptions;
+  readonly consensus: SemiAmortizedTrainer;
+  decoder: HetDecoder | null = null;
+  /** Latents, n x zdim (input order). */
+  readonly z: Float32Array;
+  private zAdamM: Float32Array;
+  private zAdamV: Float32Array;
+  private zAdamT: Uint32Array;
+  private volOpt: PreconditionedMomentum[] = [];
+  private readonly slicer: Slicer;
+  rng: Rng;
+  epoch = 0;
+
+  constructor(source: ParticleSource, opts: Partial<HeterogeneousOptions> = {}) {
+    this.source = source;
+    this.opts = { ...HETEROGENEOUS_DEFAULTS, ...opts };
+    const o = this.opts;
+    this.consensus = new SemiAmortizedTrainer(source, null, {
+      batchSize: o.batchSize, seed: o.seed, backend: o.backend, ...o.consensus, init: 'search', epochs: o.consensusEpochs,
+      searchIterations: Math.min(o.consensus.searchIterations ?? 8, Math.max(1, o.consensusEpochs)),
+    });
+    this.slicer = createSlicer(o.backend);
+    this.rng = new Rng(o.seed + 7919);
+    const n = source.n;
+    this.z = new Float32Array(n * o.zdim);
+    this.zAdamM = new Float32Array(n * o.zdim);
+    this.zAdamV = new Float32Array(n * o.zdim);
+    this.zAdamT = new Uint32Array(n);
+  }
+
+  get totalEpochs(): number { return this.opts.consensusEpochs + this.opts.hetEpochs; }
+  get done(): boolean { return this.epoch >= this.totalEpochs; }
+  get poses(): PoseTable { return this.consensus.poses; }
+  get stage(): HetStage { return this.epoch < this.opts.consensusEpochs ? (this.consensus.stage === 'search' ? 'search' : 'autodecode') : 'heterogeneous'; }
+
+  /** Loss-disc radius (Fourier px) of the heterogeneous stage at the current epoch. */
+  lossRadius(): number {
+    const D = this.source.D;
+    const { hetMarchStartPx, hetMarchEpochs } = this.opts;
+    if (!(hetMarchStartPx > 0) || !(hetMarchEpochs > 0)) return D / 2;
+    const e = this.epoch - this.opts.consensusEpochs;
+    return Math.min(D / 2, hetMarchStartPx + (Math.max(0, e) / hetMarchEpochs) * (D / 2 - hetMarchStartPx));
+  }
+
+  /** Start the heterogeneous stage from the consensus volume and poses. */
+  private initDecoder(): void {
+    const o = this.opts;
+    this.decoder = createHetDecoder(this.source.D, o.zdim, this.consensus.grid.values);
+    for (let i = 0; i < this.z.length; i++) this.z[i] = o.zInitStd * this.rng.normal();
+    const lr = this.consensus.volumeLr(o.lrVolume);
+    this.volOpt = this.decoder.grids.map((g) => new PreconditionedMomentum(g.values.length, { lr }));
+    const pt = this.poses;
+    pt.adamM.fill(0); pt.adamV.fill(0); pt.adamT.fill(0);
+  }
+
+  trainEpoch(onProgress?: (p: ProgressInfo) => void): HetEpochStats {
+    if (this.epoch < this.opts.consensusEpochs) {
+      const stage = this.stage;
+      const st = this.consensus.trainEpoch(onProgress);
+      this.epoch += 1;
+      return { epoch: st.epoch, stage, loss: st.loss, seconds: st.seconds, zStd: [] };
+    }
+    if (!this.decoder) this.initDecoder();
+    const t0 = performance.now();
+    const { batchSize } = this.opts;
+    const n = this.source.n;
+    const order = this.rng.permutation(n);
+    const batches = Math.ceil(n / batchSize);
+    let lossSum = 0;
+    for (let bi = 0; bi < batches; bi++) {
+      const idx = order.slice(bi * batchSize, Math.min(n, (bi + 1) * batchSize)).sort();
+      const loss = this.hetStep(this.source.batch(idx));
+      if (!Number.isFinite(loss)) throw new DivergenceError(this.epoch, bi, 'autodecode');
+      lossSum += loss * idx.length;
+      onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / Math.min(n, (bi + 1) * batchSize), stage: 'autodecode' });
+    }
+    centreLatents(this.decoder!, this.z, n);
+    const zdim = this.opts.zdim;
+    rescaleLatents(this.decoder!, this.z, n);
+    const zStd: number[] = [];
+    for (let d = 0; d < zdim; d++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += this.z[i * zdim + d]! ** 2;
+      zStd.push(Math.sqrt(s / n));
+    }
+    const stats: HetEpochStats = { epoch: this.epoch, stage: 'heterogeneous', loss: lossSum / n, seconds: (performance.now() - t0) / 1000, zStd };
+    this.epoch += 1;
+    return stats;
+  }
+
+  /** One batch of the heterogeneous stage; returns the batch's mean data loss. */
+  private hetStep(batch: ParticleBatch): number {
+    const dec = this.decoder!;
+    const o = this.opts;
+    const { D } = this.source;
+    const P = D * D;
+    const B = batch.B;
+    const zdim = o.zdim;
+    const disc = nyquistDisc(D, Math.round(this.lossRadius() * 2) / 2);
+    const lb = { D, obs: batch.obs, ctf: batch.ctf, B };
+    const pt = this.poses;
+    const rots = new Float64Array(9 * B);
+    const orig = new Float32Array(2 * B);
+    const zb = new Float64Array(B * zdim);
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let k = 0; k < 9; k++) rots[9 * b + k] = pt.rot[9 * i + k]!;
+      orig[2 * b] = pt.origin[2 * i]!;
+      orig[2 * b + 1] = pt.origin[2 * i + 1]!;
+      for (let d = 0; d < zdim; d++) zb[b * zdim + d] = this.z[i * zdim + d]!;
+    }
+    const parts = allocParts(dec, B);
+    const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    renderParts(dec, this.slicer, rots, B, parts, disc);
+    // z steps (slices fixed: the poses do not change here)
+    const gz = new Float64Array(B * zdim);
+    const prior = (2 * o.zPriorWeight) / disc.pix.length;
+    for (let step = 0; step < o.zSteps; step++) {
+      combineSlices(parts, zb, zdim, B, D, disc, slices);
+      fourierLoss(lb, slices, disc, { M: 1, originsPx: orig, dSlices: dS });
+      zGradient(parts, dS, zdim, B, D, disc, gz);
+      for (let b = 0; b < B; b++) {
+        const i = batch.indices[b]!;
+        this.zAdamT[i] += 1;
+        const t = this.zAdamT[i]!;
+        const c1 = 1 / (1 - 0.9 ** t), c2 = 1 / (1 - 0.999 ** t);
+        for (let d = 0; d < zdim; d++) {
+          const k = i * zdim + d;
+          const g = gz[b * zdim + d]! + prior * zb[b * zdim + d]!;
+          const m = 0.9 * this.zAdamM[k]! + 0.1 * g;
+          const v = 0.999 * this.zAdamV[k]! + 0.001 * g * g;
+          this.zAdamM[k] = m;
+          this.zAdamV[k] = v;
+          zb[b * zdim + d] -= (o.lrZ * m * c1) / (Math.sqrt(v * c2) + 1e-12);
+        }
+      }
+    }
+    // pose steps against each particle's own volume
+    if (o.poseSteps > 0) {
+      const dO = new Float64Array(2 * B);
+      const dR = new Float64Array(9 * B);
+      const gw = new Float64Array(3);
+      const b1 = 0.9, b2 = 0.9;
+      for (let step = 0; step < o.poseSteps; step++) {
+        combineSlices(parts, zb, zdim, B, D, disc, slices);
+        fourierLoss(lb, slices, disc, { M: 1, originsPx: orig, dSlices: dS, dOrigins: dO });
+        decoderBackward(dec, this.slicer, rots, zb, B, dS, null, dR, disc);
+        for (let b = 0; b < B; b++) {
+          const i = batch.indices[b]!;
+          leftPerturbationGrad(dR, 9 * b, rots, 9 * b, gw, 0);
+          const g = [gw[0]!, gw[1]!, gw[2]!, dO[2 * b]!, dO[2 * b + 1]!];
+          pt.adamT[i] += 1;
+          const t = pt.adamT[i]!;
+          const c1 = 1 / (1 - b1 ** t), c2 = 1 / (1 - b2 ** t);
+          const upd = new Float64Array(5);
+          for (let k = 0; k < 5; k++) {
+            const m = b1 * pt.adamM[5 * i + k]! + (1 - b1) * g[k]!;
+            const v = b2 * pt.adamV[5 * i + k]! + (1 - b2) * g[k]! * g[k]!;
+            pt.adamM[5 * i + k] = m;
+            pt.adamV[5 * i + k] = v;
+            upd[k] = (o.lrPose * m * c1) / (Math.sqrt(v * c2) + 1e-8);
+          }
+          applyLeftExp(rots, 9 * b, -upd[0]!, -upd[1]!, -upd[2]!);
+          orthonormalise(rots, 9 * b);
+          orig[2 * b] -= upd[3]!;
+          orig[2 * b + 1] -= upd[4]!;
+        }
+        renderParts(dec, this.slicer, rots, B, parts, disc);
+      }
+    }
+    // write poses and z back
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let k = 0; k < 9; k++) pt.rot[9 * i + k] = rots[9 * b + k]!;
+      pt.origin[2 * i] = orig[2 * b]!;
+      pt.origin[2 * i + 1] = orig[2 * b + 1]!;
+      for (let d = 0; d < zdim; d++) this.z[i * zdim + d] = zb[b * zdim + d]!;
+    }
+    // decoder step (poses and z frozen)
+    combineSlices(parts, zb, zdim, B, D, disc, slices);
+    const losses = fourierLoss(lb, slices, disc, { M: 1, originsPx: orig, dSlices: dS });
+    const invB = 1 / B;
+    for (let q = 0; q < B * P; q++) { dS.re[q] *= invB; dS.im[q] *= invB; }
+    const dGrids = dec.grids.map((g) => new Float32Array(g.values.length));
+    decoderBackward(dec, this.slicer, rots, zb, B, dS, dGrids, null, disc);
+    const curv = this.curvature(batch, rots, disc);
+    for (let d = 0; d <= zdim; d++) {
+      let w = 1;
+      // true curvature of grid d is curv·mean(z_d^2); never assume less than curv (stable when z is small)
+      if (d > 0) { w = 0; for (let b = 0; b < B; b++) w += zb[b * zdim + d - 1]! ** 2; w = Math.max(1, w / B); }
+      const c = d === 0 ? curv : Float32Array.from(curv, (x) => x * w + 1e-12);
+      this.volOpt[d]!.step(dec.grids[d]!.values, dGrids[d]!, c);
+    }
+    let total = 0;
+    for (let b = 0; b < B; b++) total += losses[b]!;
+    return total / B;
+  }
+
+  /** Diagonal curvature of the batch-mean loss w.r.t. the mean volume (as in semiAmortized.ts). */
+  private curvature(batch: ParticleBatch, rots: Float64Array, disc: ReturnType<typeof nyquistDisc>): Float32Array {
+    const { D } = this.source;
+    const P = D * D;
+    const B = batch.B;
+    const s = 1 / (disc.pix.length * B);
+    const w: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    for (let q = 0; q < B * P; q++) { const c = batch.ctf[q]!; w.re[q] = c * c * s; }
+    const out = new Float32Array(this.decoder!.grids[0]!.values.length);
+    this.slicer.backward(this.decoder!.grids[0]!, rots, B, w, out, null, disc);
+    return out;
+  }
+
+  getState(): HetTrainerState {
+    return {
+      epoch: this.epoch,
+      consensus: this.consensus.getState(),
+      decoder: this.decoder ? this.decoder.grids.map((g) => g.values) : null,
+      z: this.z, zAdamM: this.zAdamM, zAdamV: this.zAdamV, zAdamT: this.zAdamT,
+      volOpt: this.volOpt.map((v) => ({ m: v.state.m, w: v.state.w, t: v.state.t, lr: v.lr })),
+      rng: this.rng.getState(),
+    };
+  }
+
+  setState(s: HetTrainerState): void {
+    this.epoch = s.epoch;
+    this.consensus.setState(s.consensus);
+    if (s.decoder) {
+      this.decoder = createHetDecoder(this.source.D, this.opts.zdim);
+      s.decoder.forEach((v, d) => this.decoder!.grids[d]!.values.set(v));
+      this.volOpt = s.volOpt.map((v) => {
+        const opt = new PreconditionedMomentum(v.m.length, { lr: v.lr });
+        opt.state = { m: v.m, w: v.w, t: v.t };
+        return opt;
+      });
+    }
+    this.z.set(s.z); this.zAdamM.set(s.zAdamM); this.zAdamV.set(s.zAdamV); this.zAdamT.set(s.zAdamT);
+    this.rng.setState(s.rng);
+  }
+
+  dispose(): void { this.slicer.dispose(); }
+}
