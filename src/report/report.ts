@@ -22,11 +22,12 @@ export interface ReportResult {
 export function fscPlotSvg(curves: FscCurve[]): string {
   const withA = curves.every((c) => c.apixAngstrom !== undefined && c.apixAngstrom > 0);
   return linePlotSvg({
-    title: 'Fourier shell correlation' + curves.map((c) => (c.kind === 'half-maps' && c.res0143_px !== undefined
+    title: (curves.every((c) => c.kind === 'epoch-to-epoch') ? 'FSC, live: this epoch vs the previous' : 'Fourier shell correlation') + curves.map((c) => (c.kind === 'half-maps' && c.res0143_px !== undefined
       ? ` (0.143: ${c.res0143_px.toFixed(2)} px${c.apixAngstrom ? `, ${(c.res0143_px * c.apixAngstrom).toFixed(1)} Å` : ''})` : '')).join(''),
     xLabel: withA ? 'spatial frequency (1/Å)' : 'spatial frequency (1/px)',
     yLabel: 'FSC',
-    yDomain: [Math.min(0, ...curves.flatMap((c) => c.curve.map((p) => p[1]))), 1],
+    // shell 1 (the DC term alone) of maps with ~zero mean can be anything: keep the scale readable
+    yDomain: [Math.max(-0.2, Math.min(0, ...curves.flatMap((c) => c.curve.map((p) => p[1])))), 1],
     series: curves.map((c) => {
       const f = c.curve.map(([s]) => s / c.box / (withA ? c.apixAngstrom! : 1));
       const label = c.kind === 'half-maps' ? 'half maps' : `epoch ${c.epoch ?? '?'} vs prev.`;
