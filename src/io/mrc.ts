@@ -7,9 +7,8 @@
  * Hand-written: a small fixed binary format, and we need streaming, validation with clear
  * errors and NaN checks that no maintained npm package offers together.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from './atomic.js';
+import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { commitTempFile, tempNameFor, writeFileAtomic } from './atomic.js';
 import { InputError } from './errors.js';
 import { ReadOnlyFile, MAX_READ_CHUNK_BYTES } from './fileHandle.js';
 import { encodeMrcHeader, parseMrcHeader } from './mrcHeader.js';
@@ -397,8 +396,6 @@ export interface MrcStackWriter {
   abort(): void;
 }
 
-let tempCounter = 0;
-
 /**
  * Create a stack writer: images go to a temporary file beside `path`; close() rewrites the
  * header with the final NZ and statistics and renames the file into place, so readers never
@@ -409,8 +406,7 @@ export function createMrcStackWriter(path: string, opts: { nx: number; ny: numbe
   const { nx, ny } = opts;
   checkDims(`createMrcStackWriter(${path})`, { nx, ny });
   checkApix(`createMrcStackWriter(${path})`, opts.apixAngstrom);
-  tempCounter += 1;
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${tempCounter}.partial`);
+  const tmp = tempNameFor(path, 'partial');
   let fd: number | null = openSync(tmp, 'w');
   let count = 0;
   let posBytes = MRC_HEADER_BYTES;
@@ -454,7 +450,7 @@ export function createMrcStackWriter(path: string, opts: { nx: number; ny: numbe
         fsyncSync(fd!);
         closeSync(fd!);
         fd = null;
-        renameSync(tmp, path);
+        commitTempFile(tmp, path);
       } catch (e) {
         abort();
         throw e;

@@ -2,7 +2,8 @@
  * Checkpoints of a reconstruction run: one JSON file (typed arrays as base64) holding the
  * epoch, stage, volume and its optimiser state, the pose table, the RNG state and the encoder's
  * full state (weights, Adam, BatchNorm statistics). Written atomically each epoch; `--resume`
- * continues from it.
+ * continues from it. prepareRunLog brings the per-epoch metrics log back in step with the
+ * checkpoint after a crash (a kill between the log line and the checkpoint leaves one extra line).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -51,4 +52,22 @@ export function readCheckpoint<T>(path: string): T {
   } catch (e) {
     throw new InputError(path, `unreadable checkpoint: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Make the JSON-lines log at `path` hold exactly the lines of epochs 0..epochs-1 (the epochs the
+ * checkpoint has): lines of later epochs (written before a crash, redone on resume) and a torn
+ * last line are dropped; epochs = 0 empties it. Rewritten atomically.
+ */
+export function prepareRunLog(path: string, epochs: number): void {
+  const keep: string[] = [];
+  if (epochs > 0 && existsSync(path)) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      try {
+        const m = JSON.parse(line) as { epoch?: unknown };
+        if (typeof m.epoch === 'number' && m.epoch < epochs) keep.push(line);
+      } catch { /* torn or empty line */ }
+    }
+  }
+  writeFileAtomic(path, keep.map((l) => l + '\n').join(''));
 }
