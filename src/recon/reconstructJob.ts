@@ -5,7 +5,7 @@
  * poses; their FSC in fsc.json), map_decoder.mrc (the learned volume), poses.star (RELION 3.1)
  * and pose.pkl (cryoDRGN).
  */
-import { existsSync, mkdirSync, appendFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ifft3Centered } from '../core/fft.js';
 import { fourierCropVolume } from '../core/resample.js';
@@ -13,7 +13,7 @@ import { eulerToMatrix, matrixToEuler } from '../core/rotation.js';
 import { alignMaps } from '../eval/align.js';
 import { fscReport } from '../eval/fsc.js';
 import { poseError } from '../eval/poseError.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { removeStaleTempFiles, writeFileAtomic } from '../io/atomic.js';
 import { writePosePkl } from '../io/cryodrgnPkl.js';
 import { InputError } from '../io/errors.js';
 import { readMrc, writeMrc } from '../io/mrc.js';
@@ -23,7 +23,7 @@ import { createEncoder, type EncoderState } from '../model/encoder.js';
 import { fourierFromHartley } from '../model/hartleyVolume.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { backproject, type ParticleSource as BpSource } from './backproject.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { prepareRunLog, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { DiskSource } from './diskSource.js';
 import { EncoderAdapter } from './encoderAdapter.js';
 import { SemiAmortizedTrainer, type EpochStats, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
@@ -121,13 +121,15 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
   const ckptPath = join(outdir, 'checkpoint.json');
   const metricsPath = join(outdir, 'metrics.jsonl');
   let wallBefore = 0;
+  removeStaleTempFiles(outdir); // temporaries of a killed earlier run
   if (o.resume && existsSync(ckptPath)) {
     const ck = readCheckpoint<Checkpoint>(ckptPath);
     if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
     trainer.setState(ck.trainer);
     wallBefore = ck.wall_s;
-  } else if (!o.resume) {
-    writeFileSync(metricsPath, '');
+    prepareRunLog(metricsPath, trainer.epoch); // drop lines of epochs the checkpoint does not have
+  } else {
+    prepareRunLog(metricsPath, 0);
   }
   const wall = (): number => wallBefore + (performance.now() - t0) / 1000;
   let last: EpochMetrics | null = null;
