@@ -153,6 +153,9 @@ function report(runs: Record<string, RunResult>, a: Args, cmd: string): void {
       ...r.curve.map((e) => `| ${e.epoch} | ${e.stage} | ${fmt(e.wall_s, 0)} | ${fmt(e.loss, 4)} | ${fmt(e.res05_px)} | ${fmt(e.rot_median_deg, 1)} |`), '']),
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}).`,
     '',
+    // hand-written interpretation of the committed results (kept across report rewrites)
+    ...(existsSync(join(a.out, 'modes_notes.md')) ? [readFileSync(join(a.out, 'modes_notes.md'), 'utf8')] : []),
+    '',
   ];
   writeFileSync(join(a.out, 'modes.md'), lines.join('\n'));
 }
