@@ -14,10 +14,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, getPriority, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/core/backend/index.js';
+import { WasmHeap } from '../src/core/backend/wasm/heap.js';
+import { KERNEL_NAMES, kernelModule } from '../src/core/backend/wasm/kernels.js';
+import { KernelPool } from '../src/core/parallel/pool.js';
 import type { Backend, BackendName } from '../src/core/backend/index.js';
 import { Rng } from '../src/core/rng.js';
 import { randomRotations } from '../src/core/rotation.js';
@@ -145,7 +148,24 @@ function minOf(a: number | null | undefined, b: number | null | undefined): numb
 // Rounds alternate our measurements and the PyTorch peer's, and every figure keeps its best
 // (smallest) median over the rounds: on a machine shared with other jobs this compares the two
 // sides at their least disturbed instead of at whatever moment each happened to run.
+/** Median wall time (us) of one empty pool dispatch (wake the workers, wait for all): the per-call overhead. */
+function dispatchOverheadUs(threads: number): number {
+  const heap = new WasmHeap();
+  const module = kernelModule();
+  const pool = new KernelPool(module, heap.memory, [...KERNEL_NAMES], new WebAssembly.Instance(module, { env: { memory: heap.memory } }), threads);
+  const t: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const w0 = performance.now();
+    pool.run([]);
+    t.push(performance.now() - w0);
+  }
+  pool.dispose();
+  return 1000 * t.sort((a, b) => a - b)[t.length >> 1]!;
+}
+const dispatchUs = threadList.map((t) => ({ threads: t, us: dispatchOverheadUs(t) }));
+
 const load0 = loadavg();
+const loads: number[] = [load0[0]!];
 const ours: Row[] = [];
 const backends: BackendName[] = withTs ? ['wasm', 'ts'] : ['wasm'];
 let torch: TorchResult | undefined;
@@ -167,6 +187,7 @@ for (let round = 0; round < rounds; round++) {
       }
     }
   }
+  loads.push(loadavg()[0]!);
   if (!withTorch) continue;
   process.stderr.write(`round ${round + 1}/${rounds}: torch peer ...\n`);
   const tr = runTorch();
@@ -189,6 +210,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const load1 = loadavg();
+loads.push(load1[0]!);
 for (const r of ours) {
   const t = torch?.rows.find((x) => x.kernel === r.kernel && x.D === r.D && x.threads === r.threads);
   if (t) {
@@ -216,25 +238,29 @@ lines.push('# Kernel benchmark: cryospin WebAssembly backend vs PyTorch');
 lines.push('');
 lines.push(`Command: \`npm run bench:kernels\` (= \`node --import tsx bench/kernels.ts\`), ${new Date().toISOString().slice(0, 10)}.`);
 lines.push(`Machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; Node ${process.version}; torch ${torch?.torch_version ?? 'not run'}.`);
-lines.push(`Load average at start ${load0.map((x) => x.toFixed(1)).join(' ')}, at end ${load1.map((x) => x.toFixed(1)).join(' ')} (other jobs shared the machine). ${rounds} rounds alternate ours and torch; each figure is the best median over the rounds.`);
+lines.push(`Load average (1 min) during the run: ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} (start ${load0.map((x) => x.toFixed(1)).join(' ')}, end ${load1.map((x) => x.toFixed(1)).join(' ')}; 2 cores, so a load above ~1 means other jobs shared the cores); process niceness ${getPriority()}. ${rounds} rounds alternate ours and torch; each figure is the best median over the rounds.`);
 lines.push('');
 lines.push(`B = ${B} slices of D x D from a complex D^3 volume; FFTs are complex-to-complex (ours centred, torch's plain). ratio = ours / torch (wall medians; < 1 means we are faster).`);
 lines.push('');
 lines.push('Columns: wall-clock medians (CPU-time medians in brackets); ratio = ours / torch on wall time, and on CPU time in brackets;');
-lines.push('speed-up of 2 threads over 1 measured on wall time, then the ratio of the busiest thread\'s CPU time per run (1 thread / 2 threads), an estimate for an idle machine that ignores contention between the cores (values above 2 are noise from other jobs).');
+lines.push('speed-up of 2 threads over 1: measured on wall time / estimated from the busiest thread\'s CPU time per run (1 thread / 2 threads) / estimated from the total CPU time (T x cpu(1 thread) / cpu(T threads): the speed-up on idle cores with perfect balance, which the dynamic chunking gives; it counts the extra work that threads add, e.g. cache refills, but not waiting for a core). On a loaded machine the wall figure measures the other jobs; the CPU-based figures are the estimates for idle cores.');
 lines.push('');
-lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio (cpu) | speed-up wall / est. idle |');
+lines.push('| kernel | D | threads | backend | ours ms (cpu) | torch ms (cpu) | ratio (cpu) | speed-up wall / busiest-thread est. / total-CPU est. |');
 lines.push('|---|---|---|---|---|---|---|---|');
 for (const r of ours) {
   const one = ours.find((x) => x.kernel === r.kernel && x.D === r.D && x.backend === r.backend && x.threads === 1);
   const sp = r.threads > 1 && one ? one.median_ms! / r.median_ms! : null;
   const est = r.threads > 1 && one?.cpu_critical_ms && r.cpu_critical_ms ? one.cpu_critical_ms / r.cpu_critical_ms : null;
+  const work = r.threads > 1 && one?.cpu_median_ms && r.cpu_median_ms ? (r.threads * one.cpu_median_ms) / r.cpu_median_ms : null;
   const cpuRatio = r.cpu_median_ms && r.ref_cpu_median_ms ? r.cpu_median_ms / r.ref_cpu_median_ms : null;
-  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | ${sp === null ? '-' : `${f(sp)} / ${f(est)}`} |`);
+  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | ${r.backend} | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | ${sp === null ? '-' : `${f(sp)} / ${f(est)} / ${f(work)}`} |`);
 }
 for (const r of encoderRows) {
-  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | tfjs-wasm | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (-) | - |`);
+  const cpuRatio = r.cpu_median_ms && r.ref_cpu_median_ms ? r.cpu_median_ms / r.ref_cpu_median_ms : null;
+  lines.push(`| ${r.kernel} | ${r.D} | ${r.threads} | tfjs-wasm | ${f(r.median_ms)} (${f(r.cpu_median_ms)}) | ${f(r.ref_median_ms)} (${f(r.ref_cpu_median_ms)}) | ${f(r.ratio)} (${f(cpuRatio)}) | - |`);
 }
+lines.push('');
+lines.push(`Per-call overhead of the thread pool (one empty dispatch: wake the workers through Atomics.notify, wait for all; median of 2000): ${dispatchUs.map((d) => `${d.threads} thread(s) ${d.us.toFixed(1)} us`).join(', ')}.`);
 lines.push('');
 lines.push('GEMM (float32 1024^3, torch.matmul on OpenBLAS), the practical compute limit:');
 for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gflops.toFixed(1)} GFLOP/s (${g.median_ms.toFixed(1)} ms)`);
