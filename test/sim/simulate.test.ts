@@ -150,3 +150,37 @@ test('CTF-free simulation: no defocus columns, but the optics group keeps voltag
   for (const col of ['_rlnVoltage', '_rlnSphericalAberration', '_rlnAmplitudeContrast']) assert.ok(text.includes(col), col);
   assert.ok(loadParticles(s.particlesStar).particles.every((p) => p.ctf === null));
 });
+
+test('CLI mixtures: --map A --map B --weights 0.5,0.5 gives two classes in map order (_rlnClassNumber 1-based)', async () => {
+  const { Command } = await import('commander');
+  const { register, weightList } = await import('../../src/cli/commands/simulate.js');
+  const D = 16, a = blobVolume(D), b = new Float32Array(D ** 3);
+  for (let i = 0; i < b.length; i++) b[i] = a[b.length - 1 - i]!;
+  const dir = join(tmp, 'cli-mix');
+  writeMrc(join(tmp, 'mixA.mrc'), a, { nx: D, ny: D, nz: D, apixAngstrom: 3 });
+  writeMrc(join(tmp, 'mixB.mrc'), b, { nx: D, ny: D, nz: D, apixAngstrom: 3 });
+  const program = new Command().exitOverride();
+  register(program);
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (() => true) as typeof process.stdout.write; // keep the command's summary out of the TAP stream
+  try {
+    await program.parseAsync(['simulate', '--map', join(tmp, 'mixA.mrc'), '--map', join(tmp, 'mixB.mrc'), '--weights', '0.5,0.5',
+      '-o', dir, '--n', '200', '--snr', 'inf', '--seed', '1'], { from: 'user' });
+  } finally {
+    process.stdout.write = write;
+  }
+  const set = loadParticles(join(dir, 'particles.star'));
+  const counts = [0, 0];
+  for (const p of set.particles) counts[p.classNumber! - 1]! += 1;
+  assert.equal(counts[0]! + counts[1]!, 200);
+  // 50/50: a binomial(200, 0.5) count lies within 100 +- 30 with probability > 0.9999
+  assert.ok(Math.abs(counts[0]! - 100) < 30, `counts ${counts}`);
+  // class 1 is the first map given
+  const gt1 = readMrc(join(dir, 'gt_class1.mrc')).data;
+  let same = 0;
+  for (let i = 0; i < gt1.length; i++) same = Math.max(same, Math.abs(gt1[i]! - a[i]!));
+  assert.ok(same < 1e-5, 'gt_class1.mrc is not the first --map');
+  assert.deepEqual(weightList('0.25, 0.75'), [0.25, 0.75]);
+  assert.throws(() => weightList('0.5,x'), /--weights/);
+  assert.throws(() => weightList('0.5,-1'), /--weights/);
+});
