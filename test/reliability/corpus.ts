@@ -243,6 +243,12 @@ export function buildCorpus(root: string, shared: string | null): { cases: Corpu
   starCase('star path outside folder', all3, () => starText(setCell(t31(), 1, 3, '_rlnImageName', '4@../particles.mrcs')), /record 3, field _rlnImageName.*allow-outside/);
   starCase('star path outside folder', all3, () => starText(setCell(t31(), 1, 5, '_rlnImageName', `6@${resolve(base.stack)}`)), /record 5, field _rlnImageName.*allow-outside/);
   starCase('star path outside folder', all3, () => starText(setCell(t31(), 1, 2, '_rlnImageName', '3@sub/../../base/particles.mrcs')), /record 2, field _rlnImageName/);
+  // the same outside paths are accepted with --allow-outside (control: the refusal is the rule, not a read failure)
+  add('control', ['reconstruct'], (dir) => {
+    const p = write(join(dir, 'particles.star'), starText(setCell(t31(), 1, 5, '_rlnImageName', `6@${resolve(base.stack)}`)));
+    copyFileSync(base.stack, join(dir, 'particles.mrcs'));
+    return { input: p, damaged: p, extra: ['--allow-outside'] };
+  }, true);
   starCase('star missing stack', all3, () => starText(setCell(t31(), 1, 4, '_rlnImageName', '5@nonexistent.mrcs')), /record 4, field _rlnImageName/);
   for (const [col, v] of [['_rlnDefocusU', 'abc'], ['_rlnDefocusV', 'nan'], ['_rlnAngleRot', 'inf'], ['_rlnOriginXAngst', '1e400'], ['_rlnDefocusAngle', '"']] as const) {
     const row = rng.int(N);
