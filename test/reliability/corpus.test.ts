@@ -12,10 +12,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { readMrc } from '../../src/io/mrc.js';
 import { buildCorpus, type CorpusCase } from './corpus.js';
 
 const SHARED = resolve('../shared/data');
@@ -127,6 +128,30 @@ test('malformed-input corpus: 100% clear one-line errors, non-zero exit, no part
       assert.equal(leftovers(c.outDir).length, 0);
     }
     t.diagnostic(`subprocess checks: ${picks.length} cases, exit 2 and one stderr line each`);
+
+    // Byte-order stamps that lie are recovered, not refused: same voxels as the original, with a warning.
+    const gt = join(root, 'base', 'gt.mrc');
+    const orig = readMrc(gt);
+    const lyingStamp = Buffer.from(readFileSync(gt));
+    lyingStamp[212] = 0x11; lyingStamp[213] = 0x11; // says big-endian, words are little-endian
+    const swapped = Buffer.from(readFileSync(gt)); // big-endian words, stamp still says little-endian
+    const swap4 = (at: number): void => { swapped.subarray(at, at + 4).reverse(); };
+    for (let at = 0; at < 1024; at += 4) if (!(at === 104 || at === 208 || at === 212 || at >= 224)) swap4(at);
+    for (let at = 1024; at < swapped.length; at += 4) swap4(at);
+    let recovered = 0;
+    for (const [name, bytes] of [['stamp-lies.mrc', lyingStamp], ['swapped-words.mrc', swapped]] as const) {
+      const p = join(root, name);
+      writeFileSync(p, bytes);
+      const v = readMrc(p);
+      assert.deepEqual([v.nx, v.ny, v.nz], [orig.nx, orig.ny, orig.nz]);
+      assert.ok(Buffer.from(v.data.buffer).equals(Buffer.from(orig.data.buffer)), `${name}: voxels differ`);
+      assert.ok(v.warnings.some((w) => /big|little/.test(w)), `${name}: no byte-order warning`);
+      const o = await runCli(['fsc', gt, p, '--json']);
+      assert.equal(o.code, 0, o.stderr);
+      assert.ok((JSON.parse(o.stdout) as { curve: [number, number][] }).curve.every(([, f]) => f > 0.999999));
+      recovered++;
+    }
+    t.diagnostic(`byte-order stamps that lie: ${recovered}/2 files read identically to the original (with a warning), FSC = 1 via the CLI`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
