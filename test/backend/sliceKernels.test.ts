@@ -51,6 +51,9 @@ const ts = getBackend('ts');
 const cases: Array<{ Dv: number; Di: number; radiusMax?: number }> = [
   { Dv: 16, Di: 16 }, { Dv: 17, Di: 17 }, { Dv: 32, Di: 32 }, { Dv: 32, Di: 16 }, { Dv: 17, Di: 17, radiusMax: 6.5 },
   { Dv: 33, Di: 24 }, { Dv: 34, Di: 34 },
+  // small radii after full-size calls on the same volumes: scatter clears and reduces only the
+  // z-slabs the slices reach, so stale private accumulators outside them must never be read
+  { Dv: 32, Di: 32, radiusMax: 5 }, { Dv: 33, Di: 24, radiusMax: 7.5 }, { Dv: 34, Di: 34, radiusMax: 0.5 },
 ];
 
 for (const threads of [1, 2]) {
@@ -148,4 +151,21 @@ test('size errors are reported', () => {
   assert.throws(() => wasm.gatherSlices(v, 9, new Float64Array(9), 8, out), RangeError);
   assert.throws(() => ts.scatterSlices(out, 8, new Float64Array(18), 8, v), RangeError);
   wasm.dispose();
+});
+
+test('scatterVoxelRange covers every voxel a scatter writes (TS reference, with and without radius limits)', async () => {
+  const { scatterVoxelRange } = await import('../../src/core/backend/wasm/wasmBackend.js');
+  const rng = new Rng(21);
+  for (const [Dv, Di, radiusMax] of [[32, 32, 5], [33, 24, 7.5], [17, 17, Infinity], [32, 16, 3]] as const) {
+    const rots = randomRotations(6, rng);
+    const s = randc(6 * Di * Di, rng);
+    const v = { re: new Float32Array(Dv ** 3), im: new Float32Array(Dv ** 3) };
+    ts.scatterSlices(s, Di, rots, Dv, v, { radiusMax });
+    const [v0, v1] = scatterVoxelRange(rots, 6, Dv, Di, radiusMax * radiusMax);
+    assert.equal(v0 % (Dv * Dv), 0);
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < Dv ** 3; i++) if (v.re[i] !== 0 || v.im[i] !== 0) { lo = Math.min(lo, i); hi = Math.max(hi, i); }
+    assert.ok(lo >= v0 && hi < v1, `Dv=${Dv} r=${radiusMax}: written [${lo}, ${hi}] outside [${v0}, ${v1})`);
+    if (Number.isFinite(radiusMax)) assert.ok(v1 - v0 <= (2 * Math.ceil(radiusMax * Dv / Di) + 3) * Dv * Dv, 'range is tight');
+  }
 });

@@ -10,7 +10,8 @@
  *   - scatter: every thread adds its particles into its own private accumulation volume
  *     (complex: interleaved pairs; real: thread 0 writes the output directly), then all threads
  *     reduce disjoint voxel ranges into the output (equal to one thread's result up to float32
- *     summation order);
+ *     summation order); clearing and reduction cover only the z-slabs the slices can reach
+ *     (scatterVoxelRange: with a radius limit r, 2 r + 3 slabs instead of Dv);
  *   - FFT: each axis pass split by groups of 4 lines.
  * FFT lengths that are not powers of two >= 8 fall back to the TypeScript reference.
  */
@@ -26,6 +27,22 @@ import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
 
 function r2(opts?: SliceOptions): number {
   return opts?.radiusMax !== undefined ? opts.radiusMax * opts.radiusMax : Infinity;
+}
+
+/**
+ * Voxel range [v0, v1) (whole z-slabs) that a scatter of these slices can write: a sample point is
+ * q = sc (A_0 kx + A_1 ky) with sc = Dv/Di, so |q_z| <= sc |(A_02, A_12)| |k| and |k| is at most
+ * radiusMax and the image's corner radius; trilinear weights reach z0 + 1 (and the Hartley kernels'
+ * mirrored points -q the same slabs). Private accumulators are cleared and reduced only here.
+ */
+export function scatterVoxelRange(rots: Float64Array, B: number, Dv: number, Di: number, r2max: number): [number, number] {
+  const ci = Math.floor(Di / 2), cv = Math.floor(Dv / 2);
+  let g = 0;
+  for (let b = 0; b < B; b++) g = Math.max(g, Math.hypot(rots[9 * b + 2]!, rots[9 * b + 5]!));
+  const bound = (Dv / Di) * g * Math.min(Math.sqrt(r2max), Math.SQRT2 * ci) * (1 + 1e-9) + 1e-6;
+  if (!Number.isFinite(bound)) return [0, Dv ** 3];
+  const z0 = Math.max(0, Math.floor(cv - bound)), z1 = Math.min(Dv - 1, Math.floor(cv + bound) + 1);
+  return z1 < z0 ? [0, 0] : [z0 * Dv * Dv, (z1 + 1) * Dv * Dv];
 }
 
 interface Twiddles { re: number; im: number }
@@ -113,9 +130,9 @@ export class WasmBackend implements Backend {
     });
   }
 
-  /** Voxel ranges (multiples of 16) for T threads. */
-  private voxelChunks(nVox: number, T: number): Array<readonly [number, number]> {
-    return splitRange(Math.ceil(nVox / 16), T).map(([a, b]) => [16 * a, Math.min(nVox, 16 * b)] as const);
+  /** Voxel ranges (multiples of 16 from v0) of [v0, v1) for T threads. */
+  private voxelChunks(nVox: number, T: number, v0 = 0): Array<readonly [number, number]> {
+    return splitRange(Math.ceil((nVox - v0) / 16), T).map(([a, b]) => [v0 + 16 * a, Math.min(nVox, v0 + 16 * b)] as const);
   }
 
   /** Interleave split planes (re, im) into the cached pair buffer; returns its offset. */
@@ -153,7 +170,9 @@ export class WasmBackend implements Backend {
   }
 
   /** Scatter planes with the given kernel: thread 0 into the target, others privately, then reduce. */
-  private scatterPlanes(B: number, planes: number[], targets: number[], nVox: number, make: (b0: number, b1: number, dst: number[]) => KernelCall): void {
+  private scatterPlanes(B: number, planes: number[], targets: number[], nVox: number, make: (b0: number, b1: number, dst: number[]) => KernelCall,
+    range: [number, number] = [0, nVox]): void {
+    const [v0, v1] = range;
     const T = Math.min(this.threads, Math.max(1, B));
     if (T === 1) {
       this.pool.run([[make(0, B, targets)]]);
@@ -165,10 +184,10 @@ export class WasmBackend implements Backend {
     this.pool.run(parts.map(([b0, b1], t) => {
       if (t === 0) return [make(b0, b1, targets)];
       const dst = priv.map((blocks) => blocks[t - 1]!);
-      return [...dst.map((d) => ({ fn: FN.zero_f32, args: [d, nVox] })), make(b0, b1, dst)];
+      return [...dst.map((d) => ({ fn: FN.zero_f32, args: [d + 4 * v0, v1 - v0] })), make(b0, b1, dst)];
     }));
-    // reduction over disjoint voxel ranges
-    this.pool.run(this.voxelChunks(nVox, T).map(([a, b]) => {
+    // reduction over disjoint voxel ranges of the touched slabs
+    this.pool.run(this.voxelChunks(v1, T, v0).map(([a, b]) => {
       const calls: KernelCall[] = [];
       if (b <= a) return calls;
       planes.forEach((_, p) => {
@@ -188,11 +207,12 @@ export class WasmBackend implements Backend {
       const T = Math.min(this.threads, Math.max(1, B));
       const acc = this.pairAccumulators(nVox);
       const parts = splitRange(B, T);
+      const [v0, v1] = scatterVoxelRange(scaled.rots, B, Dv, Di, r2(opts));
       this.pool.run(parts.map(([b0, b1], t) => [
-        { fn: FN.zero_f32, args: [acc[t]!, 2 * nVox] },
+        { fn: FN.zero_f32, args: [acc[t]! + 8 * v0, 2 * (v1 - v0)] },
         { fn: FN.scatter_ci, args: [sr, si, Di, R, b0, b1, Dv, acc[t]!, r2(opts)] },
       ]));
-      this.pool.run(this.voxelChunks(nVox, T).map(([a, b]) =>
+      this.pool.run(this.voxelChunks(v1, T, v0).map(([a, b]) =>
         b > a ? acc.slice(0, T).map((off) => ({ fn: FN.deinterleave_add, args: [off, vr, vi, a, b] })) : []));
     });
   }
@@ -203,7 +223,8 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const sr = s.in(slices), R = s.in(scaled.rots), v = s.inout(volOut);
-      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_r, args: [sr, Di, R, b0, b1, Dv, d[0]!, r2(opts)] }));
+      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_r, args: [sr, Di, R, b0, b1, Dv, d[0]!, r2(opts)] }),
+        scatterVoxelRange(scaled.rots, B, Dv, Di, r2(opts)));
     });
   }
 
@@ -254,7 +275,8 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const gr = s.in(dSlices.re), gi = s.in(dSlices.im), R = s.in(scaled.rots), v = s.inout(dH);
-      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_h, args: [gr, gi, Di, R, b0, b1, Dv, d[0]!, r2(o)] }));
+      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_h, args: [gr, gi, Di, R, b0, b1, Dv, d[0]!, r2(o)] }),
+        scatterVoxelRange(scaled.rots, B, Dv, Di, r2(o)));
     });
   }
 
