@@ -11,6 +11,7 @@ import { runAmortizedJob } from '../../recon/amortizedJob.js';
 import { runHeterogeneousJob } from '../../recon/heterogeneousJob.js';
 import { log, printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
+import { startServerProcess } from '../../server/serveProcess.js';
 
 type SemiAmortizedBackend = SemiAmortizedOptions['backend'];
 
@@ -32,6 +33,7 @@ interface ReconstructCli {
   searchSubset: number; localIterations: number; localRadius: string; localStep: number;
   backend: string;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
+  serve?: boolean; serveHost: string; servePort: number;
 }
 
 export function register(program: Command): void {
@@ -80,8 +82,12 @@ export function register(program: Command): void {
     .option('--init-poses <star>', 'heterogeneous mode: start from these poses (e.g. a consensus refinement) instead of the pose search')
     .option('--resume', 'continue from OUTDIR/checkpoint.json')
     .option('--allow-outside', 'accept image paths outside the particle file folder')
+    .option('--serve', 'live dashboard of this run in the browser (a local read-only web server, URL printed on start; ends with the run: `cryospin serve OUTDIR` views it later)')
+    .option('--serve-host <address>', 'dashboard address (default 127.0.0.1: this machine only)', '127.0.0.1')
+    .option('--serve-port <N>', 'dashboard port (0 = a free port)', num('--serve-port', true), 0)
     .option('--json', JSON_DESCRIPTION)
     .action(async (input: string, o: ReconstructCli) => {
+      if (o.serve) log(`dashboard: ${(await startServerProcess(o.outdir, { host: o.serveHost, port: o.servePort })).url}`);
       if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
       const radii = o.searchRadius.split(',').map(Number);
       if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
