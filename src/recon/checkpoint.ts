@@ -71,3 +71,18 @@ export function prepareRunLog(path: string, epochs: number): void {
   }
   writeFileAtomic(path, keep.map((l) => l + '\n').join(''));
 }
+
+/**
+ * Refuse to resume from a checkpoint written by a run with different settings (box, seed, heads,
+ * particle count ...): continuing it would not give the result of either run. `saved` is what the
+ * checkpoint recorded, `current` what this run uses; only keys present in both are compared.
+ */
+export function checkResumeCompatible(path: string, saved: Record<string, unknown> | undefined, current: Record<string, unknown>): void {
+  if (!saved) return;
+  for (const [k, v] of Object.entries(current)) {
+    if (k in saved && saved[k] !== v) {
+      throw new InputError(path, `the checkpoint was written with ${k} = ${JSON.stringify(saved[k])}, this run has ${JSON.stringify(v)}; ` +
+        'resume with the same settings or start a new output folder', { field: k });
+    }
+  }
+}

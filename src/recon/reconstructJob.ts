@@ -23,7 +23,7 @@ import { createEncoder, type EncoderState } from '../model/encoder.js';
 import { fourierFromHartley } from '../model/hartleyVolume.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { backproject, type ParticleSource as BpSource } from './backproject.js';
-import { prepareRunLog, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { checkResumeCompatible, prepareRunLog, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { DiskSource } from './diskSource.js';
 import { EncoderAdapter } from './encoderAdapter.js';
 import { SemiAmortizedTrainer, type EpochStats, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
@@ -124,6 +124,7 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
   removeStaleTempFiles(outdir); // temporaries of a killed earlier run
   if (o.resume && existsSync(ckptPath)) {
     const ck = readCheckpoint<Checkpoint>(ckptPath);
+    checkResumeCompatible(ckptPath, ck.options, { box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, particles: source.n });
     if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
     trainer.setState(ck.trainer);
     wallBefore = ck.wall_s;
@@ -155,7 +156,7 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
       trainer: trainer.getState(),
       encoder: trainer.encoder && adapter ? adapter.getEncoderState() : null,
       wall_s: wall(),
-      options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0 },
+      options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, particles: source.n },
     });
     last = m;
     writeLiveSnapshot(outdir, { epoch: st.epoch, map: decoderMap(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }); // dashboard (cryospin serve)
