@@ -36,7 +36,7 @@ import { createMrcStackWriter, readMrc, writeMrc } from '../io/mrc.js';
 import type { ParticleRecord, ParticleSet } from '../io/particles.js';
 import { writeParticlesStar } from '../io/relionStar.js';
 import { fourierCropVolume } from '../core/resample.js';
-import { readAtomicModel, superposeByCa } from './atomicModel.js';
+import { readAtomicModel, superposeByCa, type Atom, type AtomicModel } from './atomicModel.js';
 import { atomsToMap, centreOfMass } from './atomsToMap.js';
 
 export type DefocusDistribution =
@@ -310,6 +310,53 @@ export function cropTrailing(vol: Float32Array, D: number, N: number): Float32Ar
   return out;
 }
 
+/** C-alpha pairs farther apart than this after a fit leave the core (Angstrom). */
+const CORE_CUTOFF_A = 2;
+
+/**
+ * Superpose `mobile` onto `target` on their common core: fit on all paired C-alpha atoms
+ * (superposeByCa), then repeatedly refit on the pairs that lie within CORE_CUTOFF_A of each other
+ * (at least a quarter of the pairs, the closest ones), so that a moving domain (the LID and NMP
+ * domains of adenylate kinase) does not tilt the frame. Non-core C-alpha atoms are hidden from
+ * the fit by renaming them in a copy; the returned model is the whole moved mobile model.
+ */
+export function superposeOnCore(mobile: AtomicModel, target: AtomicModel): { model: AtomicModel; matched: number; core: number; rmsdAngstrom: number; coreRmsdAngstrom: number } {
+  const all = superposeByCa(mobile, target);
+  const isCa = (a: Atom) => a.atomName === 'CA' && a.element === 'C' && Number.isFinite(a.resSeq);
+  const oneChain = new Set(mobile.atoms.filter(isCa).map((a) => a.chain)).size <= 1 && new Set(target.atoms.filter(isCa).map((a) => a.chain)).size <= 1;
+  const key = (a: Atom) => (oneChain ? `${a.resSeq}` : `${a.chain}|${a.resSeq}`);
+  const tgt = new Map(target.atoms.filter(isCa).map((a) => [key(a), a]));
+  let fit = all;
+  let coreKeys: Set<string> = new Set();
+  let coreRmsd = all.rmsdAngstrom;
+  for (let it = 0; it < 5; it++) {
+    const dists: { k: string; d: number }[] = [];
+    for (const a of fit.model.atoms) {
+      if (!isCa(a)) continue;
+      const b = tgt.get(key(a));
+      if (b) dists.push({ k: key(a), d: Math.hypot(a.xAngstrom - b.xAngstrom, a.yAngstrom - b.yAngstrom, a.zAngstrom - b.zAngstrom) });
+    }
+    dists.sort((x, y) => x.d - y.d);
+    const minCore = Math.max(3, Math.ceil(dists.length / 4));
+    const within = dists.filter((x) => x.d <= CORE_CUTOFF_A).length;
+    const next = new Set(dists.slice(0, Math.max(minCore, within)).map((x) => x.k));
+    if (next.size === coreKeys.size && [...next].every((k) => coreKeys.has(k))) break;
+    coreKeys = next;
+    const hidden: AtomicModel = { ...mobile, atoms: mobile.atoms.map((a) => (isCa(a) && !coreKeys.has(key(a)) ? { ...a, atomName: 'CA~' } : a)) };
+    const f = superposeByCa(hidden, target);
+    coreRmsd = f.rmsdAngstrom;
+    const back = new Map(mobile.atoms.map((a, i) => [i, a.atomName]));
+    fit = { ...f, model: { ...f.model, atoms: f.model.atoms.map((a, i) => ({ ...a, atomName: back.get(i)! })) } };
+  }
+  let ss = 0, n = 0;
+  for (const a of fit.model.atoms) {
+    if (!isCa(a)) continue;
+    const b = tgt.get(key(a));
+    if (b) { ss += (a.xAngstrom - b.xAngstrom) ** 2 + (a.yAngstrom - b.yAngstrom) ** 2 + (a.zAngstrom - b.zAngstrom) ** 2; n++; }
+  }
+  return { model: fit.model, matched: all.matched, core: coreKeys.size || all.matched, rmsdAngstrom: Math.sqrt(ss / Math.max(1, n)), coreRmsdAngstrom: coreRmsd };
+}
+
 const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 function loadModels(paths: string[], spec: VolumeSpec): LoadedVolumes {
@@ -325,8 +372,9 @@ function loadModels(paths: string[], spec: VolumeSpec): LoadedVolumes {
     const ref = models[0]!;
     models = models.map((m, k) => {
       if (k === 0) return m;
-      const s = superposeByCa(m, ref);
-      notes.push(`${m.file} superposed onto ${ref.file}: ${s.matched} C-alpha pairs, RMSD ${s.rmsdAngstrom.toFixed(2)} A`);
+      const s = superposeOnCore(m, ref);
+      notes.push(`${m.file} superposed onto ${ref.file} on their common core: ${s.core} of ${s.matched} C-alpha pairs within ${CORE_CUTOFF_A} A, ` +
+        `core RMSD ${s.coreRmsdAngstrom.toFixed(2)} A (all pairs ${s.rmsdAngstrom.toFixed(2)} A)`);
       return s.model;
     });
     centre = centreOfMass(ref.atoms, ref.file);
