@@ -12,7 +12,7 @@
  * (and must agree with it otherwise); the stack header is the last resort.
  * `readParticleImages` reads images by particle index, grouping runs by stack file.
  */
-import { existsSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import type { CtfParams } from '../core/ctf.js';
 import { matrixToEuler } from '../core/rotation.js';
@@ -135,6 +135,7 @@ function csDrafts(path: string, opts: LoadParticlesOptions): Draft[] {
   const drafts: Draft[] = [];
   for (let i = 0; i < cs.rows; i++) {
     const raw = cs.blobPath[i];
+    if (raw.trim() === '') throw new InputError(path, 'empty image path', { record: i, field: 'blob/path' });
     let stackPath = resolved.get(raw);
     if (stackPath === undefined) {
       stackPath = resolveDataPath(raw, path, i, 'blob/path', opts);
@@ -277,6 +278,7 @@ function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: L
     let s = stacks.get(d.stackPath);
     if (s === undefined) {
       if (!existsSync(d.stackPath)) throw new InputError(source, `image stack not found: ${d.stackPath}`, { record: i, field });
+      if (!statSync(d.stackPath).isFile()) throw new InputError(source, `image stack is not a regular file: ${d.stackPath}`, { record: i, field });
       const st = openMrcStack(d.stackPath);
       s = { n: st.n, apix: st.apix };
       st.close();

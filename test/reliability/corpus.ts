@@ -249,6 +249,7 @@ export function buildCorpus(root: string, shared: string | null): { cases: Corpu
     copyFileSync(base.stack, join(dir, 'particles.mrcs'));
     return { input: p, damaged: p, extra: ['--allow-outside'] };
   }, true);
+  starCase('star stack is a folder', all3, (dir) => { mkdirSync(join(dir, 'sub.mrcs')); return starText(setCell(t31(), 1, 8, '_rlnImageName', '1@sub.mrcs')); }, /record 8, field _rlnImageName: image stack is not a regular file/);
   starCase('star missing stack', all3, () => starText(setCell(t31(), 1, 4, '_rlnImageName', '5@nonexistent.mrcs')), /record 4, field _rlnImageName/);
   for (const [col, v] of [['_rlnDefocusU', 'abc'], ['_rlnDefocusV', 'nan'], ['_rlnAngleRot', 'inf'], ['_rlnOriginXAngst', '1e400'], ['_rlnDefocusAngle', '"']] as const) {
     const row = rng.int(N);
@@ -347,6 +348,7 @@ export function buildCorpus(root: string, shared: string | null): { cases: Corpu
   csCase('cs shape vs stack', () => csBytes(base.set, 'particles.mrcs', (p) => { p.blobShapePx[2 * 5] = 12; }), /record 5, field blob\/shape/);
   csCase('cs path outside folder', () => csBytes(base.set, 'particles.mrcs', (p) => { p.blobPath[2] = '../particles.mrcs'; }), /record 2, field blob\/path/);
   csCase('cs path outside folder', () => csBytes(base.set, 'particles.mrcs', (p) => { p.blobPath[0] = resolve(base.stack); }), /record 0, field blob\/path/);
+  csCase('cs path outside folder', () => csBytes(base.set, 'particles.mrcs', (p) => { p.blobPath[4] = ''; }), /record 4, field blob\/path: empty image path/);
   csCase('cs missing field', () => {
     const n = N;
     return encodeStructuredNpy([
