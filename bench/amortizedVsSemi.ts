@@ -29,10 +29,10 @@ import { linePlotSvg, svgToPng } from '../src/report/plot.js';
 import { runAmortizedJob } from '../src/recon/amortizedJob.js';
 import { runReconstructJob } from '../src/recon/reconstructJob.js';
 
-interface Args { data: string; n: number; held: number; box: number; configs: string[]; epochsSemi: number; epochsAmortized: number; work: string; reportOnly: boolean; out: string }
+interface Args { collect: string[]; data: string; n: number; held: number; box: number; configs: string[]; epochsSemi: number; epochsAmortized: number; work: string; reportOnly: boolean; out: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { data: '/tmp/b1s', n: 1000, held: 500, box: 32, configs: ['semi', 'amortized-grid', 'amortized-fouriernet'], epochsSemi: 12, epochsAmortized: 10, work: '/tmp/cryospin-modes', reportOnly: false, out: resolve('bench/results') };
+  const a: Args = { collect: [], data: '/tmp/b1s', n: 1000, held: 500, box: 32, configs: ['semi', 'amortized-grid', 'amortized-fouriernet'], epochsSemi: 12, epochsAmortized: 10, work: '/tmp/cryospin-modes', reportOnly: false, out: resolve('bench/results') };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[i + 1] ?? '';
@@ -47,6 +47,7 @@ function parseArgs(argv: string[]): Args {
       case '--work': a.work = v; i++; break;
       case '--out': a.out = resolve(v); i++; break;
       case '--report-only': a.reportOnly = true; break;
+      case '--collect': a.collect.push(v); i++; break;
       default: throw new Error(`unknown argument ${k}`);
     }
   }
@@ -167,6 +168,16 @@ async function main(): Promise<void> {
   const jsonPath = join(a.out, 'modes.json');
   const runs: Record<string, RunResult> = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, RunResult> : {};
   const cmd = `node --import tsx bench/amortizedVsSemi.ts ${process.argv.slice(2).join(' ')}`.trim();
+  // --collect config=outdir: a run stopped before its end (e.g. at a deadline) enters the report
+  // from its metrics.jsonl, marked incomplete (no final backprojection, no held-out test)
+  for (const c of a.collect) {
+    const [cfg, dir] = c.split('=');
+    const curve = readMetrics(join(dir!, 'metrics.jsonl'));
+    const last = curve.at(-1);
+    runs[`${cfg} (stopped)`] = { config: `${cfg} (stopped after ${curve.length} epochs)`, n: a.n, box: a.box, epochs: curve.length, wall_s: last?.wall_s ?? NaN,
+      final_rot_median_deg: last?.rot_median_deg, curve, date: new Date().toISOString(), loadavg: loadavg() };
+  }
+  if (a.collect.length > 0) writeFileSync(jsonPath, JSON.stringify(runs, null, 1) + '\n');
   if (!a.reportOnly) {
     const train = subsetStar(a.data, join(a.work, 'train'), 0, a.n);
     const held = subsetStar(a.data, join(a.work, 'held'), a.n, a.held);
