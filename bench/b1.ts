@@ -158,7 +158,8 @@ async function main(): Promise<void> {
   log(`cryospin reconstruct ${JSON.stringify(reconSettings)}`);
   const tR = performance.now();
   const rec = await runReconstructJob(reconOpts);
-  const recon_s = (performance.now() - tR) / 1000;
+  // with --set resume=true the job continues from its checkpoint; its wall_s includes the earlier part
+  const recon_s = reconOpts.resume ? rec.wall_s : (performance.now() - tR) / 1000;
 
   // score ours from the written files
   const ours = readMrc(rec.map).data;
