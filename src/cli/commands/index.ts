@@ -6,13 +6,21 @@
 import type { Command } from 'commander';
 import { register as simulate } from './simulate.js';
 import { register as reconstruct } from './reconstruct.js';
+import { register as predictPoses } from './predictPoses.js';
+import { register as analyze } from './analyze.js';
+import { register as evalVol } from './evalVol.js';
 import { register as backproject } from './backproject.js';
 import { register as fsc } from './fsc.js';
 import { register as align } from './align.js';
 import { register as poseError } from './poseError.js';
+import { register as report } from './report.js';
+import { register as serve } from './serve.js';
 import { register as info } from './info.js';
 import { register as downsample } from './downsample.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [simulate, reconstruct, backproject, downsample, fsc, align, poseError, info];
+export const COMMANDS: RegisterCommand[] = [
+  simulate, downsample, reconstruct, predictPoses, analyze, evalVol, backproject,
+  fsc, align, poseError, report, serve, info,
+];
