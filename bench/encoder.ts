@@ -1,7 +1,7 @@
 /**
  * Encoder benchmark: one training step of the pose encoder (batch 32; filter bank, forward, the
  * reconstruction loop's loss callback, backward, Adam) on tfjs-wasm (single-threaded under Node)
- * against the same architecture in PyTorch (bench/torch_encoder.py, torch.set_num_threads(1)),
+ * against the same architecture in PyTorch (bench/torch_encoder.py: torch and OpenBLAS on 1 thread),
  * measured in the same run. Writes bench/results/encoder.json and bench/results/encoder.md.
  *
  * Usage: node --import tsx bench/encoder.ts [--D 64,128] [--B 32] [--min-time 3] [--rounds 2] [--preset lean|paper] [--no-torch]
@@ -168,7 +168,8 @@ const lines = [
   `One step = filter bank + forward + loss callback + backward + Adam, batch ${B}, M = ${M} pose heads ` +
     `(hidden ${headHidden.join('-')}), trunk '${presetName}': widths ${preset.widths.join('/')}, convs per block ` +
     `${preset.convsPerBlock.join('/')}, pools ${preset.pools.join('/')}. Both single-threaded ` +
-    '(tfjs-wasm is single-threaded under Node; torch.set_num_threads(1)). ratio = ours / torch (wall medians; < 1 means we are faster).',
+    '(tfjs-wasm is single-threaded under Node; torch.set_num_threads(1) plus OpenBLAS limited to 1 thread, which torch.set_num_threads ' +
+    'does not do: before 2026-11-22 04:50 UTC the torch reference ran its matmuls on 2 OpenBLAS threads). ratio = ours / torch (wall medians; < 1 means we are faster).',
   '',
   '| kernel | D | B | threads | ours ms (cpu) | torch ms (cpu) | ratio wall (cpu) |',
   '|---|---|---|---|---|---|---|',

@@ -124,6 +124,7 @@ function benchBackend(name: BackendName, threads: number, D: number): Map<string
 
 interface TorchResult {
   torch_version: string;
+  thread_control?: string;
   rows: Array<{ kernel: string; D: number; B: number; threads: number; median_ms: number; cpu_median_ms: number }>;
   gemm: Array<{ threads: number; median_ms: number; gflops: number }>;
 }
@@ -268,7 +269,7 @@ for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gfl
   const g1 = torch?.gemm.find((g) => g.threads === 1), g2 = torch?.gemm.find((g) => g.threads === 2);
   if (g1 && g2) {
     lines.push('');
-    lines.push(`Second-core check: torch GEMM 2 threads / 1 thread = ${(g2.gflops / g1.gflops).toFixed(2)} (about 1.9 on an idle 2-core machine; near or below 1 means another job held the second core during this run, so no 2-thread wall time above is a scaling measurement).`);
+    lines.push(`Second-core check: torch GEMM 2 threads / 1 thread = ${(g2.gflops / g1.gflops).toFixed(2)} (about 1.9 on an idle 2-core machine; near or below 1 means another job held the second core during this run, so no 2-thread wall time above is a scaling measurement). Thread limits reach OpenBLAS's own pool too (torch_kernels.py set_threads: ${torch?.thread_control ?? '?'}); before 2026-11-22 04:50 UTC the '1 thread' torch rows still ran OpenBLAS on 2 threads, so older 1-thread GEMM figures and this ratio are not comparable.`);
   }
 }
 lines.push('');

@@ -9,11 +9,12 @@ BatchNorm + ReLU blocks with the given widths / convs per block / pool kinds, ea
 (first layer one Linear(latent, M*h1), later layers one batched matmul over heads, BatchNorm + ReLU
 on hidden layers) -> 6D (Gram-Schmidt, rows) + 2D shift; winner-take-all surrogate loss
 sum(R_win * dL/dR) + sum(t_win * dL/dt) with dL/dR from a simple analytic loss; Adam.
-Timed: filter bank + forward + loss callback + backward + Adam step, torch.set_num_threads(t).
+Timed: filter bank + forward + loss callback + backward + Adam step, torch.set_num_threads(t) and OpenBLAS's own pool limited to t threads.
 Prints one JSON object on stdout: {torch_version, rows: [{D, B, median_ms, cpu_median_ms, reps}]}.
 Usage: python3 bench/torch_encoder.py --D 64,128 --B 32 --threads 1 --config '<json>'
 """
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -22,6 +23,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+
+
+def set_threads(t):
+    """torch.set_num_threads(t), and the same limit for OpenBLAS's own thread pool: Debian's torch
+    sends matmuls to OpenBLAS, which torch.set_num_threads does not reach (measured: with
+    set_num_threads(1) a second OpenBLAS thread did half of every GEMM's work)."""
+    torch.set_num_threads(t)
+    for path in sorted({ln.split()[-1] for ln in open('/proc/self/maps') if 'openblas' in ln.lower() and '.so' in ln}):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, 'openblas_set_num_threads'):
+            lib.openblas_set_num_threads(t)
+            return 'openblas'
+    return 'torch only'
 
 def gaussian_bank(variances, size=11):
     h = (size - 1) / 2
@@ -116,9 +130,9 @@ def main():
     ap.add_argument('--config', required=True)
     a = ap.parse_args()
     cfg = json.loads(a.config)
-    torch.set_num_threads(a.threads)
+    thread_control = set_threads(a.threads)
     torch.manual_seed(0)
-    result = {'torch_version': torch.__version__, 'threads': torch.get_num_threads(), 'rows': []}
+    result = {'torch_version': torch.__version__, 'threads': torch.get_num_threads(), 'thread_control': thread_control, 'rows': []}
     for D in [int(x) for x in a.D.split(',')]:
         B, M = a.B, cfg['heads']
         enc = Encoder(D, M, cfg['widths'], cfg['convsPerBlock'], cfg['pools'], cfg['headHidden'])

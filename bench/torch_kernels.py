@@ -9,11 +9,13 @@ volume (the adjoint); rotgrad = autograd backward w.r.t. the rotations. Backward
 alone (the forward graph is built once, retain_graph=True).
 FFTs: torch.fft.fftn over a complex64 D^3 volume, torch.fft.fft2 over B complex64 images (plain
 transforms, without the fftshift pair our centred kernels include).
-GEMM: float32 1024^3 matmul throughput, the machine's practical compute limit.
+GEMM: float32 1024^3 matmul throughput, the machine's practical compute limit. Thread counts
+apply to torch AND to OpenBLAS's own pool (set_threads), which torch.set_num_threads misses.
 Prints one JSON object on stdout. Timing: wall-clock median (and process CPU-time median).
 Usage: python3 bench/torch_kernels.py --D 64,128 --B 64 --threads 1,2 [--min-time 1.0]
 """
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -21,6 +23,19 @@ import time
 import torch
 import torch.nn.functional as F
 
+
+
+def set_threads(t):
+    """torch.set_num_threads(t), and the same limit for OpenBLAS's own thread pool: Debian's torch
+    sends matmuls to OpenBLAS, which torch.set_num_threads does not reach (measured: with
+    set_num_threads(1) a second OpenBLAS thread did half of every GEMM's work)."""
+    torch.set_num_threads(t)
+    for path in sorted({ln.split()[-1] for ln in open('/proc/self/maps') if 'openblas' in ln.lower() and '.so' in ln}):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, 'openblas_set_num_threads'):
+            lib.openblas_set_num_threads(t)
+            return 'openblas'
+    return 'torch only'
 
 def timeit(fn, min_time, min_reps=3, max_reps=50):
     fn()  # warm-up
@@ -90,7 +105,7 @@ def main():
     gen = torch.Generator().manual_seed(0)
     result = {'torch_version': torch.__version__, 'rows': [], 'gemm': []}
     for t in [int(x) for x in a.threads.split(',')]:
-        torch.set_num_threads(t)
+        result['thread_control'] = set_threads(t)
         n = 1024
         A = torch.randn(n, n, generator=gen)
         Bm = torch.randn(n, n, generator=gen)
