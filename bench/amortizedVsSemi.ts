@@ -117,20 +117,30 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
   return res;
 }
 
+/** Working pixel size (A) of a run at box `box` on the data set (from its simulation.json, else B1's 4.5 A at 64). */
+function apixAt(a: Args, box: number): number {
+  const sim = join(a.data, 'simulation.json');
+  const s = existsSync(sim) ? JSON.parse(readFileSync(sim, 'utf8')) as { apixAngstrom: number; boxPx: number } : { apixAngstrom: 4.5, boxPx: 64 };
+  return (s.apixAngstrom * s.boxPx) / box;
+}
+
+const THRESHOLD_A = 45;
+
 function report(runs: Record<string, RunResult>, a: Args, cmd: string): void {
   const list = Object.values(runs);
-  const series = (f: (r: EpochRow) => number | undefined, x: (r: EpochRow) => number) =>
-    list.map((r) => ({ name: r.config, x: r.curve.map(x), y: r.curve.map((e) => f(e) ?? NaN) }));
+  const toA = (r: RunResult, px: number | undefined) => (px === undefined ? undefined : px * apixAt(a, r.box));
+  const series = (f: (r: EpochRow, run: RunResult) => number | undefined, x: (r: EpochRow) => number) =>
+    list.map((r) => ({ name: r.config, x: r.curve.map(x), y: r.curve.map((e) => f(e, r) ?? NaN) }));
   writeFileSync(join(a.out, 'modes_resolution.png'), svgToPng(linePlotSvg({
-    title: `B1 subset: FSC 0.5 vs ground truth (learned volume) over training wall time`, xLabel: 'wall time (s)', yLabel: 'resolution (px, lower is better)',
-    series: series((e) => e.res05_px, (e) => e.wall_s), hLines: [{ y: 2, label: 'Nyquist' }],
+    title: `B1 subset: FSC 0.5 vs ground truth (learned volume) over training wall time`, xLabel: 'wall time (s)', yLabel: 'resolution (A, lower is better)',
+    series: series((e, r) => toA(r, e.res05_px), (e) => e.wall_s), hLines: [{ y: 2 * apixAt(a, a.box), label: `Nyquist at box ${a.box}` }],
   })));
   writeFileSync(join(a.out, 'modes_rotation.png'), svgToPng(linePlotSvg({
     title: 'B1 subset: median rotation error per epoch', xLabel: 'epoch', yLabel: 'median rotation error (deg)',
-    series: series((e) => e.rot_median_deg, (e) => e.epoch + 1),
+    series: series((e) => e.rot_median_deg, (e) => e.epoch + 1), hLines: [{ y: 126.5, label: 'random poses (~126 deg)' }],
   })));
   const fmt = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
-  const time10 = (r: RunResult, thr: number) => r.curve.find((e) => (e.res05_px ?? Infinity) <= thr)?.wall_s;
+  const timeTo = (r: RunResult, thrA: number) => r.curve.find((e) => (toA(r, e.res05_px) ?? Infinity) <= thrA)?.wall_s;
   const lines = [
     '# Amortized (cryoAI) vs semi-amortized (cryoSPIN) on a B1 subset',
     '',
@@ -141,9 +151,9 @@ function report(runs: Record<string, RunResult>, a: Args, cmd: string): void {
     'Rotation error = median after the global rotation/hand (conventions.md). Wall time = training only (evaluation excluded). ' +
     `The machine is 2 cores shared with other jobs (load averages below): times are noisy.`,
     '',
-    '| config | N | box | epochs | train wall (s) | time to <= 4 px (s) | final res (px, decoder curve) | final res (px, backprojection) | half-map 0.143 (px) | final median rot err (deg) | held-out rot err (deg) | train rot err (deg) | held/train | load |',
+    `| config | N | box | epochs | train wall (s) | time to <= ${THRESHOLD_A} A (s) | final res, learned volume (px / A) | final res, backprojection (px / A) | half-map 0.143 (px) | final median rot err (deg) | held-out rot err (deg) | train rot err (deg) | held/train | load |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...list.map((r) => `| ${r.config} | ${r.n} | ${r.box} | ${r.epochs} | ${fmt(r.wall_s, 0)} | ${fmt(time10(r, 4), 0)} | ${fmt(r.curve.at(-1)?.res05_px)} | ${fmt(r.final_res05_px)} | ${fmt(r.half_res0143_px)} | ${fmt(r.final_rot_median_deg, 1)} | ${fmt(r.heldout?.rot_median_deg, 1)} | ${fmt(r.heldout?.train_rot_median_deg, 1)} | ${fmt(r.heldout?.ratio)} | ${r.loadavg.map((l) => l.toFixed(1)).join(' ')} |`),
+    ...list.map((r) => `| ${r.config} | ${r.n} | ${r.box} | ${r.epochs} | ${fmt(r.wall_s, 0)} | ${fmt(timeTo(r, THRESHOLD_A), 0)} | ${fmt(r.curve.at(-1)?.res05_px)} / ${fmt(toA(r, r.curve.at(-1)?.res05_px), 1)} | ${fmt(r.final_res05_px)} / ${fmt(toA(r, r.final_res05_px), 1)} | ${fmt(r.half_res0143_px)} | ${fmt(r.final_rot_median_deg, 1)} | ${fmt(r.heldout?.rot_median_deg, 1)} | ${fmt(r.heldout?.train_rot_median_deg, 1)} | ${fmt(r.heldout?.ratio)} | ${r.loadavg.map((l) => l.toFixed(1)).join(' ')} |`),
     '',
     '![resolution vs wall time](modes_resolution.png)',
     '![rotation error vs epoch](modes_rotation.png)',
