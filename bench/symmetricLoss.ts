@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const star = join(simDir, 'particles.star');
   const gt = readMrc(join(simDir, 'gt.mrc'));
   const jsonPath = join(outDir, 'symmetric_loss.json');
-  for (const cfg of configs) {
+  for (const cfg of configs.filter((c) => c !== 'none')) {
     const rows: Row[] = [];
     const r = await runAmortizedJob({
       input: star, outdir: join(work, cfg), epochs, seed: 0, symmetricLoss: cfg === 'sym', gtMap: join(simDir, 'gt.mrc'), gtPoses: star,
@@ -100,6 +100,8 @@ async function main(): Promise<void> {
     ...Object.entries(all).flatMap(([k, v]) => [`### ${k}`, '', '| epoch | loss | rot err (deg) | res (px) | pi branch won |', '|---|---|---|---|---|',
       ...v.curve.map((e) => `| ${e.epoch} | ${f(e.loss, 4)} | ${f(e.rot_median_deg, 1)} | ${f(e.res05_px)} | ${f(e.flipped_fraction)} |`), '']),
   ];
+  const notes = join(outDir, 'symmetric_loss_notes.md'); // hand-written interpretation, kept across rewrites
+  if (existsSync(notes)) md.push(readFileSync(notes, 'utf8'));
   writeFileSync(join(outDir, 'symmetric_loss.md'), md.join('\n') + '\n');
 }
 
