@@ -38,6 +38,8 @@ interface ChildResult {
   n: number; box: number; batchSize: number; backend: string;
   loadS: number; epochWallS: number; particlesDone: number; epochFraction: number; completed: boolean;
   throughputParticlesPerS: number; maxRssMiB: number; vmHwmMiB: number | null; rssAfterLoadMiB: number;
+  /** Peak RSS before the checkpoint is written (load + the epoch part that ran). */
+  maxRssBeforeCheckpointMiB?: number;
   poseTableMiB: number; checkpointMiB: number; checkpointS: number;
   readAhead: { requested: number; dropped: number; planHits: number; planMisses: number };
 }
@@ -88,6 +90,7 @@ async function child(): Promise<void> {
     completed = false;
   }
   const epochWallS = (performance.now() - t1) / 1000;
+  const maxRssBeforeCheckpointMiB = process.resourceUsage().maxRSS / 1024;
   const pt = trainer.poses;
   const poseTableMiB = (pt.rot.byteLength + pt.origin.byteLength + pt.adamM.byteLength + pt.adamV.byteLength + pt.adamT.byteLength) / 2 ** 20;
   const ckpt = join(dirname(star), 'checkpoint.json');
@@ -100,7 +103,7 @@ async function child(): Promise<void> {
   trainer.slicer.dispose();
   const r: ChildResult = {
     n, box, batchSize, backend, loadS, epochWallS, particlesDone: done, epochFraction: done / n, completed,
-    throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, vmHwmMiB: vmHwmMiB(),
+    throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, maxRssBeforeCheckpointMiB, vmHwmMiB: vmHwmMiB(),
     rssAfterLoadMiB, poseTableMiB, checkpointMiB, checkpointS, readAhead: { ...source.readAheadStats },
   };
   process.stdout.write(JSON.stringify(r) + '\n');
@@ -177,8 +180,8 @@ async function makeTiled(baseStar: string, N: number, outDir: string): Promise<s
 
 function table(rows: ChildResult[]): string {
   const f = (x: number, d = 1): string => x.toFixed(d);
-  const head = '| N | epoch run | wall s | particles/s | peak RSS MiB (maxRSS) | VmHWM MiB | RSS after load MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|\n';
-  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
+  const head = '| N | epoch run | wall s | particles/s | peak RSS MiB (maxRSS) | VmHWM MiB | peak before checkpoint MiB | RSS after load MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|---|\n';
+  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${r.maxRssBeforeCheckpointMiB === undefined ? '-' : f(r.maxRssBeforeCheckpointMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
