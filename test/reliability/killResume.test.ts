@@ -60,7 +60,7 @@ const tempFiles = (dir: string): string[] =>
   readdirSync(dir, { recursive: true }).map(String).filter((n) => /(^|\/)\.[^/]+\.\d+\.\d+\.(tmp|partial)$/.test(n));
 
 test('reconstruct killed with SIGKILL at 20 random moments and resumed ends byte-identical to an uninterrupted run',
-  { timeout: 600_000, skip: process.env['CRYOSPIN_SKIP_KILL_TEST'] ? 'CRYOSPIN_SKIP_KILL_TEST set' : false }, async (t) => {
+  { timeout: 1_200_000, skip: process.env['CRYOSPIN_SKIP_KILL_TEST'] ? 'CRYOSPIN_SKIP_KILL_TEST set' : false }, async (t) => {
     const root = mkdtempSync(join(tmpdir(), 'cryospin-kill-'));
     try {
       const star = simulateBlobSet(join(root, 'sim'), { D: 32, n: 200, snr: 2, seed: 5 });
