@@ -77,9 +77,28 @@ test('heterogeneous mode separates two states of a tiny mixture (known poses)', 
     t.diagnostic(`2-way split accuracy ${(100 * acc).toFixed(1)}%, ${secs.toFixed(1)} s`);
     assert.ok(acc >= 0.9, `split accuracy ${acc}`);
     // analyze + eval-vol
-    const an = runAnalyze({ outdir: join(dir, 'out'), k: 2, pcs: 1, pcSteps: 2, gtLabels: sim.particlesStar, seed: 0 });
+    const an = runAnalyze({ outdir: join(dir, 'out'), k: 2, pcs: 1, pcSteps: 2, gtLabels: sim.particlesStar, seed: 0, backproject: true });
     assert.ok(an.gtSplitAccuracy! >= 0.9);
-    assert.equal(an.volumes.length, 4);
+    assert.equal(an.volumes.length, 6);
+    // each cluster's backprojection resembles one of the two true maps far more than the other
+    const corr = (x: Float32Array, y: Float32Array): number => {
+      let mx = 0, my = 0;
+      for (let i = 0; i < x.length; i++) { mx += x[i]!; my += y[i]!; }
+      mx /= x.length; my /= y.length;
+      let sxy = 0, sxx = 0, syy = 0;
+      for (let i = 0; i < x.length; i++) { sxy += (x[i]! - mx) * (y[i]! - my); sxx += (x[i]! - mx) ** 2; syy += (y[i]! - my) ** 2; }
+      return sxy / Math.sqrt(sxx * syy);
+    };
+    const matched = new Set<number>();
+    for (const c of [0, 1]) {
+      const m = readMrc(join(an.out, `cluster${c}_backprojected.mrc`)).data;
+      const cc = [corr(m, A), corr(m, B)];
+      t.diagnostic(`cluster ${c} backprojection: correlation with state 1 / 2 = ${cc[0]!.toFixed(3)} / ${cc[1]!.toFixed(3)}`);
+      const best = cc[0]! > cc[1]! ? 0 : 1;
+      assert.ok(cc[best]! > 0.8 && cc[best]! - cc[1 - best]! > 0.1, `cluster ${c}: correlations ${cc}`);
+      matched.add(best);
+    }
+    assert.equal(matched.size, 2, 'both clusters resemble the same state');
     const info = JSON.parse(readFileSync(join(an.out, 'analysis.json'), 'utf8')) as { centroids: number[][] };
     const ev = runEvalVol({ outdir: join(dir, 'out'), z: info.centroids[0]!.join(','), output: join(dir, 'ev.mrc') });
     const a = readMrc(ev.maps[0]!).data, b = readMrc(join(an.out, 'cluster0.mrc')).data;

@@ -5,13 +5,16 @@
  * projections, through the mean), and PNGs of the latent space (PC1 x PC2) coloured by cluster
  * and, with --gt-labels, by the ground-truth label (_rlnClassNumber of a STAR file), whose
  * agreement with the clusters is then reported.
+ * With --backproject, each cluster is also reconstructed from its particles with the run's poses
+ * (CTF-corrected backprojection; sharper than the decoded map when the decoder is under-trained).
  * Writes into OUTDIR/analyze (or -o): analysis.json, kmeans_labels.npy (int32, input order),
- * cluster{c}.mrc, pc{p}_{j}.mrc, latent_kmeans.png, latent_gt.png.
+ * cluster{c}.mrc, [cluster{c}_backprojected.mrc], pc{p}_{j}.mrc, latent_kmeans.png, latent_gt.png.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { clusterAccuracy, kmeans, pca, toRows } from '../../eval/cluster.js';
+import { backprojectSubset } from '../../eval/clusterMaps.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { InputError } from '../../io/errors.js';
 import { writeMrc } from '../../io/mrc.js';
@@ -36,6 +39,8 @@ export interface AnalyzeOptions {
   seed: number;
   /** Skip writing volumes (latent-space statistics and plots only). */
   noVolumes?: boolean;
+  /** Also reconstruct each cluster by backprojecting its particles with the run's poses (OUTDIR/poses.star). */
+  backproject?: boolean;
 }
 
 export interface AnalyzeResult {
@@ -82,6 +87,18 @@ export function runAnalyze(o: AnalyzeOptions): AnalyzeResult {
       writeMrc(f, hetVolumeMap(decoder, c), mrcOpts);
       volumes.push(f);
     });
+  }
+  if (o.backproject && !o.noVolumes) {
+    const set = loadParticles(join(dir, 'poses.star'), { allowOutside: true });
+    if (set.particles.length !== n) throw new InputError(join(dir, 'poses.star'), `has ${set.particles.length} particles, z has ${n}`);
+    for (let ci = 0; ci < o.k; ci++) {
+      const idx: number[] = [];
+      km.labels.forEach((l, i) => { if (l === ci) idx.push(i); });
+      if (idx.length === 0) continue;
+      const f = join(out, `cluster${ci}_backprojected.mrc`);
+      writeMrc(f, backprojectSubset(set, idx, { boxPx: D }), mrcOpts);
+      volumes.push(f);
+    }
   }
   const traversals: { pc: number; coords: number[] }[] = [];
   for (let pc = 0; pc < Math.min(o.pcs, zdim); pc++) {
@@ -151,9 +168,10 @@ export function register(program: Command): void {
     .option('--gt-labels <star>', 'ground-truth labels: STAR file with _rlnClassNumber (same particle order)')
     .option('--seed <K>', 'k-means seed', (v: string) => { const x = Number(v); if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`--seed expects an integer >= 0, got "${v}"`); return x; }, 0)
     .option('--no-volumes', 'statistics and plots only')
+    .option('--backproject', "also reconstruct each cluster by backprojecting its particles with the run's poses (cluster<c>_backprojected.mrc)")
     .option('--json', 'print one JSON object on stdout')
-    .action((outdir: string, raw: { out?: string; k: number; pcs: number; pcSteps: number; gtLabels?: string; seed: number; volumes: boolean; json?: boolean }) => {
-      const r = runAnalyze({ outdir, out: raw.out, k: raw.k, pcs: raw.pcs, pcSteps: raw.pcSteps, gtLabels: raw.gtLabels, seed: raw.seed, noVolumes: !raw.volumes });
+    .action((outdir: string, raw: { out?: string; k: number; pcs: number; pcSteps: number; gtLabels?: string; seed: number; volumes: boolean; backproject?: boolean; json?: boolean }) => {
+      const r = runAnalyze({ outdir, out: raw.out, k: raw.k, pcs: raw.pcs, pcSteps: raw.pcSteps, gtLabels: raw.gtLabels, seed: raw.seed, noVolumes: !raw.volumes, backproject: raw.backproject });
       if (!raw.json) log(`analyze: ${r.n} particles, zdim ${r.zdim}, k ${r.k}`);
       printResult(raw.json ?? false, r, () => [
         `wrote ${r.volumes.length} volumes and ${r.plots.length} plots to ${r.out}`,
