@@ -133,11 +133,11 @@ function report(runs: Record<string, RunResult>, a: Args, cmd: string): void {
     list.map((r) => ({ name: r.config, x: r.curve.map(x), y: r.curve.map((e) => f(e, r) ?? NaN) }));
   writeFileSync(join(a.out, 'modes_resolution.png'), svgToPng(linePlotSvg({
     title: `B1 subset: FSC 0.5 vs ground truth (learned volume) over training wall time`, xLabel: 'wall time (s)', yLabel: 'resolution (A, lower is better)',
-    series: series((e, r) => toA(r, e.res05_px), (e) => e.wall_s), hLines: [{ y: 2 * apixAt(a, a.box), label: `Nyquist at box ${a.box}` }],
+    width: 900, series: series((e, r) => toA(r, e.res05_px), (e) => e.wall_s), hLines: [{ y: 2 * apixAt(a, a.box), label: `Nyquist at box ${a.box}` }],
   })));
   writeFileSync(join(a.out, 'modes_rotation.png'), svgToPng(linePlotSvg({
     title: 'B1 subset: median rotation error per epoch', xLabel: 'epoch', yLabel: 'median rotation error (deg)',
-    series: series((e) => e.rot_median_deg, (e) => e.epoch + 1), hLines: [{ y: 126.5, label: 'random poses (~126 deg)' }],
+    width: 900, series: series((e) => e.rot_median_deg, (e) => e.epoch + 1), hLines: [{ y: 126.5, label: 'random poses (~126 deg)' }],
   })));
   const fmt = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
   const timeTo = (r: RunResult, thrA: number) => r.curve.find((e) => (toA(r, e.res05_px) ?? Infinity) <= thrA)?.wall_s;
