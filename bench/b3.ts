@@ -22,13 +22,13 @@ import { eulerToMatrix } from '../src/core/rotation.js';
 import { runSimulate } from '../src/cli/commands/simulate.js';
 import { alignMaps } from '../src/eval/align.js';
 import { clusterAccuracy, kmeans, pca, toRows } from '../src/eval/cluster.js';
+import { backprojectSubset } from '../src/eval/clusterMaps.js';
 import { fscReport } from '../src/eval/fsc.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { readMrc } from '../src/io/mrc.js';
 import { readNpyFloat64 } from '../src/io/npy.js';
-import { loadParticles, ParticleImageReader, type ParticleSet } from '../src/io/particles.js';
+import { loadParticles, type ParticleSet } from '../src/io/particles.js';
 import { hetVolumeMap } from '../src/model/hetDecoder.js';
-import { backproject } from '../src/recon/backproject.js';
 import { readDecoderFile, runHeterogeneousJob, type HeterogeneousResult } from '../src/recon/heterogeneousJob.js';
 
 function arg(name: string, fallback: string): string {
@@ -43,23 +43,6 @@ const work = resolve(arg('--work', '/tmp/cryospin-b3'));
 /** Start the heterogeneous stage from the true poses (measures z and the decoder alone). */
 const knownPoses = process.argv.includes('--known-poses');
 const DATA = resolve('../shared/data/atomic_models_adk_and_misc');
-
-/** Backprojection of a subset of particles with given rotations/origins (input px). */
-function subsetMap(set: ParticleSet, idx: number[], rots: Float64Array, originsPx: Float64Array): Float32Array {
-  const reader = new ParticleImageReader(set);
-  const bp = backproject({
-    boxPx: set.boxPx, apixAngstrom: set.apixAngstrom, count: idx.length,
-    readChunk(start, count) {
-      const sel = idx.slice(start, start + count);
-      const images = reader.read(sel);
-      const r = new Float64Array(9 * count), o = new Float64Array(2 * count);
-      sel.forEach((i, b) => { r.set(rots.subarray(9 * i, 9 * i + 9), 9 * b); o[2 * b] = originsPx[2 * i]!; o[2 * b + 1] = originsPx[2 * i + 1]!; });
-      return { images, rots: r, originsPx: o, ctfs: sel.map((i) => set.particles[i]!.ctf) };
-    },
-  });
-  reader.close();
-  return bp.map;
-}
 
 function posesOf(set: ParticleSet): { rots: Float64Array; origins: Float64Array } {
   const n = set.particles.length;
@@ -113,9 +96,9 @@ async function main(): Promise<void> {
     const clusterIdx = [...km.labels.keys()].filter((i) => km.labels[i] === cl);
     const decoded = hetVolumeMap(decoder, km.centroids[cl]!);
     const resDecoded = fscReport(gt, alignMaps(gt, decoded, 64, {}).aligned, 64, set.apixAngstrom).res05_px;
-    const bpOurs = subsetMap(set, clusterIdx, ours.rots, ours.origins);
+    const bpOurs = backprojectSubset(set, clusterIdx, { rots: ours.rots, originsPx: ours.origins });
     const resBp = fscReport(gt, alignMaps(gt, bpOurs, 64, {}).aligned, 64, set.apixAngstrom).res05_px;
-    const ref = subsetMap(set, members, gtPoses.rots, gtPoses.origins);
+    const ref = backprojectSubset(set, members, { rots: gtPoses.rots, originsPx: gtPoses.origins });
     const resRef = fscReport(gt, ref, 64, set.apixAngstrom).res05_px;
     states.push({ state: k, particles: members.length, cluster: cl, cluster_size: clusterIdx.length,
       res05_px_decoded: resDecoded, res05_px_cluster_backprojection: resBp, res05_px_known_pose_known_state: resRef,
