@@ -3,7 +3,7 @@
  * image composes with the predicted pose as diag(-1,-1,1)·A, origin -> -origin; checked against
  * the forward model, Euler angles and a real-space rotation of an image), a tiny end-to-end run
  * that lowers the loss and writes valid outputs, and the predict-poses round trip (the
- * checkpointed encoder gives the poses the run wrote).
+ * checkpointed encoder gives the poses the run wrote), for the grid and the FourierNet decoder.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -147,6 +147,18 @@ test('tiny amortized run lowers the loss, writes valid outputs, and predict-pose
     let spread = 0;
     for (let i = 2; i < 2 * 96; i += 2) spread = Math.max(spread, Math.abs(run.originsPx![i]! - run.originsPx![0]!));
     assert.ok(spread > 1e-3, 'origins vary');
+    // FourierNet decoder in the same loop (its gradients run inside the encoder's gradient tape):
+    // finite losses, and predict-poses from its checkpoint reproduces the run's poses
+    const fl: number[] = [];
+    const rf = await runAmortizedJob({ input: star, outdir: join(dir, 'fn'), epochs: 1, batchSize: 32, seed: 2, decoder: 'fouriernet', onEpoch: (m) => fl.push(m.loss) });
+    assert.ok(fl.length === 1 && Number.isFinite(fl[0]!));
+    const outF = join(dir, 'predF.star');
+    await runPredictPoses({ checkpoint: join(dir, 'fn', 'checkpoint.json'), particles: star, output: outF, quiet: true });
+    const a = readPoseSet(rf.poses);
+    const b = readPoseSet(outF);
+    let d = 0;
+    for (let i = 0; i < 9 * 96; i++) d = Math.max(d, Math.abs(a.rotations[i]! - b.rotations[i]!));
+    assert.ok(d < 1e-4, `FourierNet run: rotation entries differ by ${d}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
