@@ -105,6 +105,7 @@ export function writeDecoderFile(path: string, dec: HetDecoder, apixAngstrom: nu
 }
 
 export function readDecoderFile(path: string): { decoder: HetDecoder; apixAngstrom: number } {
+  if (!existsSync(path)) throw new InputError(path, 'no decoder file here: give the output folder of `reconstruct --mode heterogeneous`');
   const f = readCheckpoint<DecoderFile>(path);
   if (f.kind !== 'linear-hartley' || !Array.isArray(f.grids) || f.grids.length !== f.zdim + 1) throw new InputError(path, 'not a cryospin heterogeneous decoder file');
   const dec = createHetDecoder(f.D, f.zdim);

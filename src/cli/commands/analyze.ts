@@ -12,7 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { clusterAccuracy, kmeans, pca, toRows } from '../../eval/cluster.js';
 import { backprojectSubset } from '../../eval/clusterMaps.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -24,6 +24,7 @@ import { hetVolumeMap } from '../../model/hetDecoder.js';
 import { readDecoderFile } from '../../recon/heterogeneousJob.js';
 import { scatterPlotSvg, svgToPng } from '../../report/plot.js';
 import { log, printResult } from '../output.js';
+import { JSON_DESCRIPTION, parseNumber } from '../options.js';
 
 export interface AnalyzeOptions {
   outdir: string;
@@ -148,28 +149,20 @@ export function runAnalyze(o: AnalyzeOptions): AnalyzeResult {
   return res;
 }
 
-function posInt(name: string) {
-  return (v: string): number => {
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < 1) throw new InvalidArgumentError(`${name} expects a positive integer, got "${v}"`);
-    return x;
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('analyze')
     .description('Latent space of a heterogeneous run: PCA, k-means, volumes at cluster centres and along PCs, plots')
     .argument('<outdir>', 'output folder of `reconstruct --mode heterogeneous` (z.npy, decoder.json)')
     .option('-o, --out <dir>', 'where to write (default OUTDIR/analyze)')
-    .option('--k <K>', 'k-means clusters', posInt('--k'), 10)
-    .option('--pcs <P>', 'principal components to traverse', posInt('--pcs'), 2)
-    .option('--pc-steps <S>', 'volumes per traversal (5th to 95th percentile)', posInt('--pc-steps'), 5)
+    .option('--k <K>', 'k-means clusters', parseNumber('--k', { int: true, min: 1 }), 10)
+    .option('--pcs <P>', 'principal components to traverse', parseNumber('--pcs', { int: true, min: 1 }), 2)
+    .option('--pc-steps <S>', 'volumes per traversal (5th to 95th percentile)', parseNumber('--pc-steps', { int: true, min: 1 }), 5)
     .option('--gt-labels <star>', 'ground-truth labels: STAR file with _rlnClassNumber (same particle order)')
-    .option('--seed <K>', 'k-means seed', (v: string) => { const x = Number(v); if (!Number.isInteger(x) || x < 0) throw new InvalidArgumentError(`--seed expects an integer >= 0, got "${v}"`); return x; }, 0)
+    .option('--seed <K>', 'k-means seed', parseNumber('--seed', { int: true, min: 0 }), 0)
     .option('--no-volumes', 'statistics and plots only')
     .option('--backproject', "also reconstruct each cluster by backprojecting its particles with the run's poses (cluster<c>_backprojected.mrc)")
-    .option('--json', 'print one JSON object on stdout')
+    .option('--json', JSON_DESCRIPTION)
     .action((outdir: string, raw: { out?: string; k: number; pcs: number; pcSteps: number; gtLabels?: string; seed: number; volumes: boolean; backproject?: boolean; json?: boolean }) => {
       const r = runAnalyze({ outdir, out: raw.out, k: raw.k, pcs: raw.pcs, pcSteps: raw.pcSteps, gtLabels: raw.gtLabels, seed: raw.seed, noVolumes: !raw.volumes, backproject: raw.backproject });
       if (!raw.json) log(`analyze: ${r.n} particles, zdim ${r.zdim}, k ${r.k}`);

@@ -12,6 +12,7 @@ import { writeMrc } from '../../io/mrc.js';
 import { hetVolumeMap } from '../../model/hetDecoder.js';
 import { readDecoderFile } from '../../recon/heterogeneousJob.js';
 import { printResult } from '../output.js';
+import { JSON_DESCRIPTION } from '../options.js';
 
 export interface EvalVolOptions {
   outdir: string;
@@ -63,7 +64,7 @@ export function register(program: Command): void {
     .option('--z <values>', 'latent, e.g. "0.1,-0.3,..." (zdim numbers)')
     .option('--z-file <file>', 'latents, one per line')
     .requiredOption('-o, --output <map.mrc>', 'output map (a prefix with several latents)')
-    .option('--json', 'print one JSON object on stdout')
+    .option('--json', JSON_DESCRIPTION)
     .action((outdir: string, raw: { z?: string; zFile?: string; output: string; json?: boolean }) => {
       const r = runEvalVol({ outdir, z: raw.z, zFile: raw.zFile, output: raw.output });
       printResult(raw.json ?? false, r, () => r.maps.join('\n'));
