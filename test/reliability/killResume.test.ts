@@ -72,17 +72,20 @@ test('reconstruct killed with SIGKILL at 20 random moments and resumed ends byte
       t.diagnostic(`uninterrupted run: ${ref.seconds.toFixed(1)} s`);
 
       const rng = new Rng(8);
+      let fullRunS = ref.seconds; // duration of an uninterrupted run (load on the machine changes it)
       let kills = 0, resumes = 0, identical = 0;
       const killTimes: number[] = [];
       const byEpochsDone = new Map<string, number>(); // kills by completed epochs in the checkpoint at that moment
       const started = performance.now();
       let chain = 0;
       for (; kills < KILLS; chain++) {
+        assert.ok(chain < 20, `only ${kills} kills in 20 chains: runs keep finishing before their kill moment`);
         const dir = join(root, `chain${chain}`);
         let resume = false;
         for (let k = 0; ; k++) {
           const killing = k < MAX_KILLS_PER_CHAIN && kills < KILLS;
-          const at = 0.1 * ref.seconds + rng.uniform() * 0.9 * ref.seconds;
+          // from 15% of a full run's duration (module loading takes ~1/3 of it) to just past its end
+          const at = (0.15 + 0.9 * rng.uniform()) * fullRunS;
           const r = await runChild(reconstructArgs(star, dir, resume), killing ? at : null);
           if (resume) resumes++;
           if (r.signal === 'SIGKILL') {
@@ -94,6 +97,7 @@ test('reconstruct killed with SIGKILL at 20 random moments and resumed ends byte
             continue;
           }
           assert.equal(r.code, 0, `chain ${chain} run failed: ${r.stderr}`);
+          if (!resume) fullRunS = r.seconds; // a whole run finished unkilled: track the machine's current speed
           break; // finished (before its kill moment, or the chain's last resume)
         }
         for (const f of COMPARED) {
