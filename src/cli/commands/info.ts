@@ -80,7 +80,7 @@ function accumulate(s: { n: number; mean: number; m2: number; min: number; max: 
 
 function mrcStats(path: string, axesStandard: boolean): Stats {
   const s = { n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, nonFinite: 0 };
-  if (!axesStandard) accumulate(s, readMrc(path).data);
+  if (!axesStandard) accumulate(s, readMrc(path, { rejectNonFinite: false }).data);
   else {
     const st = openMrcStack(path, { allowNonFinite: true });
     try {
