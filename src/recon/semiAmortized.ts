@@ -96,6 +96,12 @@ export interface SemiAmortizedOptions {
    * volume: B1 quarter 4.22 -> 4.72 deg, decoder FSC 3.46 -> 4.59 px in two epochs).
    */
   autodecodeVolume: 'sgd' | 'wiener';
+  /**
+   * First local iteration only: search every particle globally again (search grid, at the local
+   * radius, against the Wiener volume) and keep the result where it scores better than the
+   * particle's current pose (re-assigns particles the low-resolution search left in a wrong basin).
+   */
+  localResearch: boolean;
 }
 
 export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
@@ -131,6 +137,7 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   localRotStepDeg: 6,
   localShiftStepPx: 1,
   autodecodeVolume: 'sgd',
+  localResearch: false,
 };
 
 export type Stage = 'encoder' | 'search' | 'local' | 'autodecode';
@@ -411,6 +418,7 @@ export class SemiAmortizedTrainer {
     if (it === 0) this.lastHalfFsc = wienerVolume(this.grid, this.slicer, this.source, this.poses.rot, this.poses.origin, { batchSize: 64 }).halfFsc;
     const shiftLimitPx = o.searchShiftRangePx + 1;
     const all = this.allIndices();
+    if (it === 0 && o.localResearch) this.researchAll(radius, onProgress);
     const chunk = 64;
     const batches = Math.ceil(all.length / chunk);
     let lossSum = 0;
@@ -450,6 +458,47 @@ export class SemiAmortizedTrainer {
       stats.switched = true;
     }
     return stats;
+  }
+
+  /** Global re-search of every particle at `radius`; a particle takes the result only if it scores better. */
+  private researchAll(radius: number, onProgress?: (p: ProgressInfo) => void): number {
+    const o = this.opts;
+    const base = superFibonacciRotations(o.searchRotations);
+    const Q = randomRotations(1, this.rng);
+    const rots = new Float64Array(base.length);
+    for (let j = 0; j < o.searchRotations; j++) matMul(rots.subarray(9 * j, 9 * j + 9), base.subarray(9 * j, 9 * j + 9), Q);
+    const cand = candidateSlices(this.grid, rots, radius, this.slicer);
+    const all = this.allIndices();
+    const chunk = 128;
+    const batches = Math.ceil(all.length / chunk);
+    let moved = 0;
+    const keep = [{ rotStepDeg: 0, rotHalf: 0, shiftStepPx: 0, shiftHalf: 0 }];
+    for (let bi = 0; bi < batches; bi++) {
+      const idx = all.slice(bi * chunk, Math.min(all.length, (bi + 1) * chunk));
+      const batch = this.source.batch(idx);
+      const r = searchPoses(batch, this.source.D, cand, { radiusPx: radius, shiftRangePx: o.searchShiftRangePx, shiftStepPx: o.searchShiftStepPx });
+      const cr = new Float64Array(9 * batch.B);
+      const co = new Float32Array(2 * batch.B);
+      for (let b = 0; b < batch.B; b++) {
+        const i = idx[b]!;
+        for (let k = 0; k < 9; k++) cr[9 * b + k] = this.poses.rot[9 * i + k]!;
+        co[2 * b] = this.poses.origin[2 * i]!;
+        co[2 * b + 1] = this.poses.origin[2 * i + 1]!;
+      }
+      const cur = localSearch(this.grid, this.slicer, batch, cr, co, { radiusPx: radius, levels: keep, shiftLimitPx: o.searchShiftRangePx + 1 });
+      const n = cand.n;
+      for (let b = 0; b < batch.B; b++) {
+        if (!(r.score[b]! / n < cur.score[b]!)) continue;
+        const i = idx[b]!;
+        const j = r.best[b]!;
+        for (let k = 0; k < 9; k++) this.poses.rot[9 * i + k] = rots[9 * j + k]!;
+        this.poses.origin[2 * i] = r.originsPx[2 * b]!;
+        this.poses.origin[2 * i + 1] = r.originsPx[2 * b + 1]!;
+        moved++;
+      }
+      onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: moved / Math.min(all.length, (bi + 1) * chunk), stage: 'local' });
+    }
+    return moved;
   }
 
   /** Half-set FSC (per Fourier shell) of the last local iteration's volume, null before. */
