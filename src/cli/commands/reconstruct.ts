@@ -30,7 +30,7 @@ interface ReconstructCli {
   marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
-  searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string;
+  searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
   backend: string;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
   serve?: boolean; serveHost: string; servePort: number;
@@ -57,6 +57,7 @@ export function register(program: Command): void {
     .option('--local-iterations <K>', 'local refinement iterations between the search and auto-decoding (0 = none)', num('--local-iterations', true), 0)
     .option('--local-radius <r0,r1>', 'local refinement: loss radius (Fourier px) of the first and last iteration', '12,20')
     .option('--local-step <deg>', 'local refinement: first rotation step (deg; halved per level and iteration)', num('--local-step'), 6)
+    .option('--local-research', 'local refinement: first re-search every particle globally against the Wiener volume (kept where better)')
     .option('--autodecode-volume <how>', 'auto-decoding volume update: sgd (per batch) or wiener (closed form after each epoch)', 'sgd')
     .option('--heads <M>', 'pose heads of the encoder', num('--heads', true), 7)
     .option('--epochs <E>', 'total epochs', num('--epochs', true), 18)
@@ -128,7 +129,7 @@ export function register(program: Command): void {
         init: o.init as 'search' | 'encoder', searchIterations: o.searchIterations, searchRotations: o.searchRotations,
         searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift,
         searchSubset: o.searchSubset, localIterations: o.localIterations, localRadiusStartPx: lradii[0]!, localRadiusEndPx: lradii[1]!,
-        localRotStepDeg: o.localStep, autodecodeVolume: o.autodecodeVolume as 'sgd' | 'wiener',
+        localRotStepDeg: o.localStep, autodecodeVolume: o.autodecodeVolume as 'sgd' | 'wiener', localResearch: o.localResearch ?? false,
         onProgress: (p) => {
           if (!process.stderr.isTTY) return;
           if (started !== p.epoch) { if (started >= 0) bar.stop(); bar.start(p.batches, 0, { epoch: p.epoch, stage: p.stage, loss: '-', res }); started = p.epoch; }
