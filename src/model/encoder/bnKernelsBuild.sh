@@ -2,6 +2,9 @@
 # Rebuild bnKernelsBinary.ts (the base64 of bnKernels.c compiled to WebAssembly SIMD).
 # Needs Debian's clang and lld. Run from anywhere: sh src/model/encoder/bnKernelsBuild.sh
 set -e
+# The clang driver runs any wasm-opt on PATH after linking (npm puts binaryen's there, from
+# assemblyscript), which changes the bytes: keep node_modules/.bin off PATH so the build is reproducible.
+PATH=$(printf %s "$PATH" | tr ':' '\n' | grep -v node_modules | paste -sd: -)
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 clang --target=wasm32 -O3 -msimd128 -mbulk-memory -nostdlib -Wl,--no-entry -o "$tmp/bn.wasm" "$here/bnKernels.c"
