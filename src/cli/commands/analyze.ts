@@ -10,7 +10,7 @@
  * Writes into OUTDIR/analyze (or -o): analysis.json, kmeans_labels.npy (int32, input order),
  * cluster{c}.mrc, [cluster{c}_backprojected.mrc], pc{p}_{j}.mrc, latent_kmeans.png, latent_gt.png.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { clusterAccuracy, kmeans, pca, toRows } from '../../eval/cluster.js';
@@ -122,7 +122,7 @@ export function runAnalyze(o: AnalyzeOptions): AnalyzeResult {
   const plots: string[] = [];
   const plot = (file: string, title: string, group: (i: number) => string): void => {
     const svg = scatterPlotSvg({ title, xLabel: 'PC1', yLabel: zdim > 1 ? 'PC2' : '(none)', points: xy.map(([x, y], i) => ({ x, y, group: group(i) })) });
-    writeFileSync(join(out, file), svgToPng(svg));
+    writeFileAtomic(join(out, file), svgToPng(svg));
     plots.push(join(out, file));
   };
   plot('latent_kmeans.png', `latent space (PCA of z), k-means k=${o.k}`, (i) => `cluster ${km.labels[i]}`);
@@ -154,7 +154,7 @@ export function register(program: Command): void {
     .command('analyze')
     .description('Latent space of a heterogeneous run: PCA, k-means, volumes at cluster centres and along PCs, plots')
     .argument('<outdir>', 'output folder of `reconstruct --mode heterogeneous` (z.npy, decoder.json)')
-    .option('-o, --out <dir>', 'where to write (default OUTDIR/analyze)')
+    .option('-o, --outdir <dir>', 'where to write (default OUTDIR/analyze)')
     .option('--k <K>', 'k-means clusters', parseNumber('--k', { int: true, min: 1 }), 10)
     .option('--pcs <P>', 'principal components to traverse', parseNumber('--pcs', { int: true, min: 1 }), 2)
     .option('--pc-steps <S>', 'volumes per traversal (5th to 95th percentile)', parseNumber('--pc-steps', { int: true, min: 1 }), 5)
@@ -163,8 +163,8 @@ export function register(program: Command): void {
     .option('--no-volumes', 'statistics and plots only')
     .option('--backproject', "also reconstruct each cluster by backprojecting its particles with the run's poses (cluster<c>_backprojected.mrc)")
     .option('--json', JSON_DESCRIPTION)
-    .action((outdir: string, raw: { out?: string; k: number; pcs: number; pcSteps: number; gtLabels?: string; seed: number; volumes: boolean; backproject?: boolean; json?: boolean }) => {
-      const r = runAnalyze({ outdir, out: raw.out, k: raw.k, pcs: raw.pcs, pcSteps: raw.pcSteps, gtLabels: raw.gtLabels, seed: raw.seed, noVolumes: !raw.volumes, backproject: raw.backproject });
+    .action((outdir: string, raw: { outdir?: string; k: number; pcs: number; pcSteps: number; gtLabels?: string; seed: number; volumes: boolean; backproject?: boolean; json?: boolean }) => {
+      const r = runAnalyze({ outdir, out: raw.outdir, k: raw.k, pcs: raw.pcs, pcSteps: raw.pcSteps, gtLabels: raw.gtLabels, seed: raw.seed, noVolumes: !raw.volumes, backproject: raw.backproject });
       if (!raw.json) log(`analyze: ${r.n} particles, zdim ${r.zdim}, k ${r.k}`);
       printResult(raw.json ?? false, r, () => [
         `wrote ${r.volumes.length} volumes and ${r.plots.length} plots to ${r.out}`,

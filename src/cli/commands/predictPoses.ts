@@ -16,6 +16,7 @@ import { predictPoses } from '../../recon/amortized.js';
 import { loadAmortizedModel } from '../../recon/amortizedJob.js';
 import { DiskSource } from '../../recon/diskSource.js';
 import { log, printResult } from '../output.js';
+import { jsonOption } from '../options.js';
 
 export interface PredictPosesOptions {
   checkpoint: string;
@@ -104,7 +105,7 @@ export function register(program: Command): void {
       return x;
     })
     .option('--allow-outside', 'accept image paths outside the particle file folder')
-    .option('--json', 'print one JSON object on stdout at the end (logs go to stderr)')
+    .addOption(jsonOption())
     .action(async (ckpt: string, particles: string, o: { output: string; pkl?: string; batchSize?: number; ctf?: string; apix?: number; allowOutside?: boolean; json?: boolean }) => {
       const r = await runPredictPoses({ checkpoint: ckpt, particles, output: o.output, pkl: o.pkl, batchSize: o.batchSize, ctfPkl: o.ctf, apixAngstrom: o.apix, allowOutside: o.allowOutside });
       printResult(o.json ?? false, r, () => `poses: ${r.output}${r.pkl ? `\npkl: ${r.pkl}` : ''}\n${r.n} particles, box ${r.box}, ${r.seconds.toFixed(1)} s`);
