@@ -50,9 +50,9 @@ const common = {
 /** Settings of the benchmark runs (see docs/architecture.md "search initialisation" and localRefine.ts). */
 const RECON: Partial<ReconstructJobOptions> = {
   init: 'search',
-  searchIterations: 10, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
+  searchIterations: 14, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
   localIterations: 2, localResearch: true, localRadiusStartPx: 12, localRadiusEndPx: 20, localRotStepDeg: 6, localShiftStepPx: 1,
-  epochs: 13, lrPose: 0.01, autodecodeVolume: 'wiener', seed: 0,
+  epochs: 18, lrPose: 0.01, autodecodeVolume: 'wiener', seed: 0,
 };
 
 const DATASETS: Record<string, Dataset> = {
