@@ -243,6 +243,7 @@ export class SemiAmortizedTrainer {
     const t0 = performance.now();
     const { batchSize } = this.opts;
     const order = this.rng.permutation(this.source.n);
+    this.source.planEpoch?.(order, batchSize); // read-ahead of the coming batches (DiskSource)
     const batches = Math.ceil(this.source.n / batchSize);
     let lossSum = 0;
     let lossCount = 0;

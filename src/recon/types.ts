@@ -26,6 +26,9 @@ export interface ParticleSource {
   apixAngstrom: number;
   /** Read, preprocess and transform the given particles. */
   batch(indices: Uint32Array): ParticleBatch;
+  /** Optional: the epoch's batch order (batches are consecutive slices of `order`), so the
+   *  source can read ahead while the current batch computes. Must not change what batch() returns. */
+  planEpoch?(order: Uint32Array, batchSize: number): void;
 }
 
 /** What the winner-take-all loss tells the encoder about each image of a batch. */

@@ -9,6 +9,7 @@ import type { SemiAmortizedOptions } from '../../recon/semiAmortized.js';
 import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
 import { runAmortizedJob } from '../../recon/amortizedJob.js';
 import { runHeterogeneousJob } from '../../recon/heterogeneousJob.js';
+import { writeReport } from '../../report/report.js';
 import { log, printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
 import { startServerProcess } from '../../server/serveProcess.js';
@@ -26,7 +27,7 @@ function num(name: string, int = false): (v: string) => number {
 interface ReconstructCli {
   outdir: string; mode: string; box?: number; heads: number; epochs: number; switchEpoch: number; autoSwitch?: boolean;
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
-  resume?: boolean; allowOutside?: boolean; json?: boolean; encoder: 'lean' | 'paper';
+  resume?: boolean; allowOutside?: boolean; json?: boolean; report?: boolean; encoder: 'lean' | 'paper';
   marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
@@ -34,6 +35,16 @@ interface ReconstructCli {
   backend: string;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
   serve?: boolean; serveHost: string; servePort: number;
+}
+
+/** The end-of-run report (OUTDIR/report.html + PNGs); a failure here never fails the run. */
+function writeRunReport(outdir: string, wanted: boolean | undefined): void {
+  if (wanted === false) return;
+  try {
+    log(`report: ${writeReport(outdir).html}`);
+  } catch (e) {
+    log(`report: not written (${e instanceof Error ? e.message : String(e)})`);
+  }
 }
 
 export function register(program: Command): void {
@@ -87,6 +98,7 @@ export function register(program: Command): void {
     .option('--serve', 'live dashboard of this run in the browser (a local read-only web server, URL printed on start; ends with the run: `cryospin serve OUTDIR` views it later)')
     .option('--serve-host <address>', 'dashboard address (default 127.0.0.1: this machine only)', '127.0.0.1')
     .option('--serve-port <N>', 'dashboard port (0 = a free port)', num('--serve-port', true), 0)
+    .option('--no-report', 'do not write OUTDIR/report.html and its PNGs at the end')
     .option('--json', JSON_DESCRIPTION)
     .action(async (input: string, o: ReconstructCli) => {
       if (o.serve) log(`dashboard: ${(await startServerProcess(o.outdir, { host: o.serveHost, port: o.servePort })).url}`);
@@ -106,6 +118,7 @@ export function register(program: Command): void {
           onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
             (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
         });
+        writeRunReport(o.outdir, o.report);
         printResult(o.json ?? false, h, () => `z: ${h.z}\ndecoder: ${h.decoder}\nposes: ${h.poses}\nepochs: ${h.epochs}, ${h.wall_s.toFixed(1)} s`);
         return;
       }
@@ -146,6 +159,7 @@ export function register(program: Command): void {
         ? await runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad,
           lrVolume: o.decoder === 'grid' ? o.lrVolume : undefined, lrFourierNet: o.decoder === 'fouriernet' ? o.lrVolume : undefined })
         : await runReconstructJob(opts);
+      writeRunReport(o.outdir, o.report);
       printResult(o.json ?? false, r, () => `map: ${r.map}\nposes: ${r.poses}\nepochs: ${r.epochs}, ${r.wall_s.toFixed(1)} s` +
         (r.res05_px_vs_gt !== undefined ? `\nFSC 0.5 vs ground truth: ${r.res05_px_vs_gt.toFixed(2)} px` : '') +
         (r.rot_median_deg_vs_gt !== undefined ? `\nmedian rotation error: ${r.rot_median_deg_vs_gt.toFixed(2)} deg` : ''));
