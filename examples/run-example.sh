@@ -25,4 +25,5 @@ echo "FSC of the known-pose reconstruction vs ground truth (the best possible):"
 $cli fsc "$OUT/sim/gt.mrc" "$OUT/known_pose_map.mrc" | grep -v '^ *[0-9]'
 echo "Pose error vs ground truth:"
 $cli pose-error "$OUT/recon/poses.star" "$OUT/sim/particles.star"
-echo "outputs in $OUT/ (recon/map.mrc, half1/2.mrc, poses.star, pose.pkl, metrics.jsonl)"
+echo "outputs in $OUT/ (recon/map.mrc, half1/2.mrc, poses.star, pose.pkl, metrics.jsonl, run.log)"
+echo "report with pictures: $OUT/recon/report.html (live dashboard of a run: add --serve, or cryospin serve $OUT/recon)"
