@@ -9,7 +9,8 @@ import { log } from './output.js';
 export interface StepProgress {
   /** Report `done` of `total` units; extra fields show in the bar and in the log line. */
   update(done: number, extra?: Record<string, string>): void;
-  /** Finish the step (clears the bar, logs the elapsed time). */
+  /** Finish the step (clears the bar; logs the elapsed time if the step completed, so a step
+   *  that failed half-way adds nothing after its error). */
   stop(): void;
 }
 
@@ -31,20 +32,24 @@ export function stepProgress(label: string, total: number, unit: string, opts: {
       stream: process.stderr, hideCursor: false, etaBuffer: 50,
     }, cliProgress.Presets.shades_classic);
     bar.start(total, 0, { rate: '-', extra: '' });
+    let last = 0;
     return {
       update(done, extra) {
+        last = done;
         const s = (Date.now() - t0) / 1000;
         bar.update(done, { rate: s > 0 ? (done / s).toFixed(1) : '-', extra: extra ? Object.entries(extra).map(([k, v]) => `${k} ${v}`).join(' ') : '' });
       },
       stop() {
         bar.stop();
-        log(`${label}: ${total} ${unit} in ${formatSeconds((Date.now() - t0) / 1000)}`);
+        if (last >= total) log(`${label}: ${total} ${unit} in ${formatSeconds((Date.now() - t0) / 1000)}`);
       },
     };
   }
   let lastTenth = -1;
+  let last = 0;
   return {
     update(done, extra) {
+      last = done;
       const tenth = total > 0 ? Math.floor((10 * done) / total) : 10;
       if (tenth <= lastTenth || done <= 0) return;
       lastTenth = tenth;
@@ -54,7 +59,7 @@ export function stepProgress(label: string, total: number, unit: string, opts: {
       log(`${label}: ${done}/${total} ${unit} (${(done / Math.max(s, 1e-9)).toFixed(1)}/s)${eta}${more}`);
     },
     stop() {
-      log(`${label}: done in ${formatSeconds((Date.now() - t0) / 1000)}`);
+      if (last >= total) log(`${label}: done in ${formatSeconds((Date.now() - t0) / 1000)}`);
     },
   };
 }

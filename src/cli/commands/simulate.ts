@@ -9,6 +9,7 @@ import { InputError } from '../../io/errors.js';
 import { loadSimulationVolumes, simulateParticles, type DefocusDistribution, type SimulateSummary } from '../../sim/simulate.js';
 import { log, printResult } from '../output.js';
 import { jsonOption, outdirOption } from '../options.js';
+import { stepProgress } from '../progress.js';
 
 export interface SimulateCliOptions {
   /** One map, or several for a mixture (one class each). */
@@ -88,16 +89,18 @@ export function runSimulate(o: SimulateCliOptions): SimulateCliResult {
     bFactorAngstrom2: o.bfactor, chains: o.chains, proteinOnly: o.proteinOnly, superpose: o.superpose,
   });
   if (!o.quiet) for (const note of v.notes) log(`simulate: ${note}`);
-  let lastPct = -1;
-  const summary = simulateParticles(v.vols, v.boxPx, v.apixAngstrom, {
-    classFractions: o.fractions,
-    outDir: o.out, n: o.n, snr: o.snr, shiftPx: o.shiftPx, defocus, astigmatismUm: o.astigmatism,
-    voltageKv: o.voltage, csMm: o.cs, amplitudeContrast: o.ampContrast, noCtf: o.noCtf, seed: o.seed, chunk: o.chunk,
-    onProgress: o.quiet ? undefined : (done, total) => {
-      const pct = Math.floor((100 * done) / total);
-      if (pct >= lastPct + 10 || done === total) { lastPct = pct; log(`simulate: ${done}/${total} images`); }
-    },
-  });
+  const progress = stepProgress('simulate', o.n, 'images', { quiet: o.quiet });
+  let summary: SimulateSummary;
+  try {
+    summary = simulateParticles(v.vols, v.boxPx, v.apixAngstrom, {
+      classFractions: o.fractions,
+      outDir: o.out, n: o.n, snr: o.snr, shiftPx: o.shiftPx, defocus, astigmatismUm: o.astigmatism,
+      voltageKv: o.voltage, csMm: o.cs, amplitudeContrast: o.ampContrast, noCtf: o.noCtf, seed: o.seed, chunk: o.chunk,
+      onProgress: (done) => progress.update(done),
+    });
+  } finally {
+    progress.stop();
+  }
   return { ...summary, notes: v.notes };
 }
 
