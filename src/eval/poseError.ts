@@ -24,6 +24,16 @@
  * 3D vector s, the predicted origins move by the first two rows of P_i applied to s;
  * `shift_median_recentred_px` removes the least-squares s first (null if the views are too
  * few to determine it).
+ *
+ * Aligned frame (`opts.alignment`, the preferred shift figure): an ab-initio map's origin is as
+ * free as its orientation, so, as for rotations, the predicted origins are compared in the frame
+ * of the predicted map after its global alignment onto the true map. With alignMaps' convention
+ * (src/eval/align.ts) aligned(x) = B(M·R^T·(x - t)), B the predicted map, the predicted map is
+ * B(y) = aligned(R·M·y + t). A particle modelled as image(u) = sum_z B(P^T (u + o, z)) is then
+ *     sum_z aligned(R M P^T w + t) = sum_z aligned(Pa^T (w + Pa t)),   Pa = P·M·R^T,
+ * so in the aligned frame its pose is Pa and its origin o + (Pa t)_xy (rows 0, 1 of Pa t);
+ * `shift_median_aligned_px` = median |o + (Pa t)_xy - o_true|. Unlike the recentred figure,
+ * nothing here is fitted to the true origins: t comes from the maps alone.
  */
 import { Rng } from '../core/rng.js';
 import { nearestRotation, type Mat3 } from '../core/rotation.js';
@@ -36,6 +46,19 @@ export interface PoseErrorOptions {
   refine?: boolean;
   /** Consider the mirrored hand (default true). */
   allowMirror?: boolean;
+  /**
+   * Global alignment of the predicted map onto the true map, as returned by alignMaps(trueMap,
+   * predMap): rotation R (row-major), translation t (px, voxel units about the centre) and hand.
+   * With it the shift error is also reported in the aligned frame (`shift_median_aligned_px`).
+   */
+  alignment?: MapAlignment;
+}
+
+/** The global map alignment of src/eval/align.ts: aligned(x) = B(M·R^T·(x - t)). */
+export interface MapAlignment {
+  rotation: ArrayLike<number>;
+  shiftPx: ArrayLike<number>;
+  mirrored: boolean;
 }
 
 export interface PoseErrorResult {
@@ -47,6 +70,13 @@ export interface PoseErrorResult {
   shift_median_px: number | null;
   /** The same after removing the best global 3D translation of the map; null if undetermined. */
   shift_median_recentred_px: number | null;
+  /**
+   * Median |origin_pred - origin_true| (px) with the predicted origins taken into the frame of the
+   * aligned predicted map (opts.alignment); null without an alignment or without shifts.
+   */
+  shift_median_aligned_px: number | null;
+  /** Mean of the same (px), null likewise. */
+  shift_mean_aligned_px: number | null;
   /** Median squared Frobenius distance (cryoAI's Table 1 statistic). */
   frob_sq_median: number;
   /** Q with G ≈ P'·Q (improper when mirrored). */
@@ -118,6 +148,27 @@ function fitHand(P: Float64Array, G: Float64Array, mirrored: boolean, subset: Ui
   return { Q: best!, cost: bestCost, Pp };
 }
 
+/**
+ * Predicted origins (2n, px) in the frame of the aligned predicted map: o_i + rows 0, 1 of
+ * P_i·M·R^T·t (see the module comment), for predicted rotations P (9n) and origins o (2n).
+ */
+export function alignedOrigins(predRot: Float64Array, predShiftPx: Float64Array, alignment: MapAlignment): Float64Array {
+  const n = predRot.length / 9;
+  if (predShiftPx.length !== 2 * n) throw new RangeError('alignedOrigins: shifts must have 2n entries');
+  const R = alignment.rotation, t = alignment.shiftPx;
+  if (R.length !== 9 || t.length !== 3) throw new RangeError('alignedOrigins: alignment needs a 3x3 rotation and a 3-vector shift');
+  // v = M·R^T·t (M negates z when mirrored)
+  const v = [0, 1, 2].map((k) => R[k]! * t[0]! + R[3 + k]! * t[1]! + R[6 + k]! * t[2]!);
+  if (alignment.mirrored) v[2] = -v[2]!;
+  const out = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const o = 9 * i;
+    out[2 * i] = predShiftPx[2 * i]! + predRot[o]! * v[0]! + predRot[o + 1]! * v[1]! + predRot[o + 2]! * v[2]!;
+    out[2 * i + 1] = predShiftPx[2 * i + 1]! + predRot[o + 3]! * v[0]! + predRot[o + 4]! * v[1]! + predRot[o + 5]! * v[2]!;
+  }
+  return out;
+}
+
 /** Solve the 3x3 system A s = b (Cramer); null if nearly singular. */
 function solve3(A: Float64Array, b: Float64Array): Float64Array | null {
   const det = (m: ArrayLike<number>) => m[0]! * (m[4]! * m[8]! - m[5]! * m[7]!) - m[1]! * (m[3]! * m[8]! - m[5]! * m[6]!) + m[2]! * (m[3]! * m[7]! - m[4]! * m[6]!);
@@ -174,6 +225,7 @@ export function poseError(
   for (const v of deg) mean += v / n;
 
   let shiftMedian: number | null = null, shiftRecentred: number | null = null;
+  let shiftAligned: number | null = null, shiftAlignedMean: number | null = null;
   if (predShiftPx && trueShiftPx) {
     if (predShiftPx.length !== 2 * n || trueShiftPx.length !== 2 * n) throw new RangeError('poseError: shifts must have 2n entries');
     const err = new Float64Array(n);
@@ -199,10 +251,21 @@ export function poseError(
       }
       shiftRecentred = median(err);
     }
+    if (opts.alignment) {
+      const oa = alignedOrigins(predRot, predShiftPx, opts.alignment);
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        err[i] = Math.hypot(oa[2 * i]! - trueShiftPx[2 * i]!, oa[2 * i + 1]! - trueShiftPx[2 * i + 1]!);
+        sum += err[i]!;
+      }
+      shiftAligned = median(err);
+      shiftAlignedMean = sum / n;
+    }
   }
   return {
     n, rot_median_deg: median(deg), rot_mean_deg: mean, mirrored,
     shift_median_px: shiftMedian, shift_median_recentred_px: shiftRecentred,
+    shift_median_aligned_px: shiftAligned, shift_mean_aligned_px: shiftAlignedMean,
     frob_sq_median: median(frob), globalQ: Q, perParticleDeg: deg,
   };
 }

@@ -3,11 +3,18 @@
  * hand removed; src/eval/poseError.ts) and shift error between two pose sets. Each input is a
  * particle file loadParticles reads (RELION STAR, cryoSPARC .cs) or a cryoDRGN pose .pkl, whose
  * translations are fractions of the box (`--box`, or the box of the other input).
+ * With the global alignment of the predicted map onto the true one (`--alignment FILE`, the JSON
+ * of `cryospin align TRUE.mrc PRED.mrc --json`, or `--map PRED.mrc --gt-map TRUE.mrc` to align
+ * here), the shift error is also reported in the aligned map's frame (shift_median_aligned_px):
+ * an ab-initio map's origin is as free as its orientation.
  */
+import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { eulerToMatrix } from '../../core/rotation.js';
-import { poseError, type PoseErrorResult } from '../../eval/poseError.js';
+import { alignMaps } from '../../eval/align.js';
+import { poseError, type MapAlignment, type PoseErrorResult } from '../../eval/poseError.js';
+import { readMapPair } from './fsc.js';
 import { readPosePkl } from '../../io/cryodrgnPkl.js';
 import { InputError } from '../../io/errors.js';
 import { loadParticles } from '../../io/particles.js';
@@ -52,6 +59,26 @@ export interface PoseErrorCommandOptions {
   boxPx?: number;
   seed?: number;
   nCandidates?: number;
+  /** JSON file with {rotation: 9 numbers, shift_px (or shiftPx): 3 numbers, mirrored} (cryospin align --json). */
+  alignmentFile?: string;
+  /** Predicted and true maps: aligned here (alignMaps) when no alignment file is given. */
+  predMap?: string;
+  gtMap?: string;
+}
+
+/** Read a global map alignment from the JSON `cryospin align --json` prints. */
+export function readAlignment(path: string): MapAlignment {
+  let j: unknown;
+  try { j = JSON.parse(readFileSync(path, 'utf8')); } catch (e) {
+    throw new InputError(path, `not a JSON alignment: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const o = (j ?? {}) as Record<string, unknown>;
+  const rot = o.rotation, sh = o.shift_px ?? o.shiftPx;
+  const nums = (v: unknown, k: number): v is number[] => Array.isArray(v) && v.length === k && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!nums(rot, 9)) throw new InputError(path, 'alignment needs "rotation": 9 numbers (row-major)', { field: 'rotation' });
+  if (!nums(sh, 3)) throw new InputError(path, 'alignment needs "shift_px": 3 numbers', { field: 'shift_px' });
+  if (typeof o.mirrored !== 'boolean') throw new InputError(path, 'alignment needs "mirrored": true/false', { field: 'mirrored' });
+  return { rotation: Float64Array.from(rot), shiftPx: Float64Array.from(sh), mirrored: o.mirrored };
 }
 
 /** The JSON printed: the pose-error summary without the per-particle arrays. */
@@ -68,10 +95,19 @@ export function runPoseError(o: PoseErrorCommandOptions): PoseErrorCommandResult
   truth ??= readPoseSet(o.truth, box);
   if (pred.n !== truth.n) throw new InputError(o.pred, `${pred.n} poses, but ${o.truth} has ${truth.n}`);
   if (!pred.originsPx || !truth.originsPx) log('pose-error: shifts unavailable in one input (a .pkl needs --box); shift error not reported');
-  const r = poseError(pred.rotations, truth.rotations, pred.originsPx, truth.originsPx, { seed: o.seed ?? 0, nCandidates: o.nCandidates ?? 100 });
+  let alignment: MapAlignment | undefined;
+  if (o.alignmentFile !== undefined) alignment = readAlignment(o.alignmentFile);
+  else if (o.predMap !== undefined || o.gtMap !== undefined) {
+    if (o.predMap === undefined || o.gtMap === undefined) throw new InputError(o.predMap ?? o.gtMap!, '--map and --gt-map go together');
+    const { a, b } = readMapPair(o.gtMap, o.predMap);
+    const al = alignMaps(a.data, b.data, a.D, { log });
+    alignment = { rotation: al.rotation, shiftPx: al.shiftPx, mirrored: al.mirrored };
+  }
+  const r = poseError(pred.rotations, truth.rotations, pred.originsPx, truth.originsPx, { seed: o.seed ?? 0, nCandidates: o.nCandidates ?? 100, ...(alignment ? { alignment } : {}) });
   return {
     n: r.n, rot_median_deg: r.rot_median_deg, rot_mean_deg: r.rot_mean_deg, mirrored: r.mirrored,
-    shift_median_px: r.shift_median_px, shift_median_recentred_px: r.shift_median_recentred_px, frob_sq_median: r.frob_sq_median,
+    shift_median_px: r.shift_median_px, shift_median_recentred_px: r.shift_median_recentred_px,
+    shift_median_aligned_px: r.shift_median_aligned_px, shift_mean_aligned_px: r.shift_mean_aligned_px, frob_sq_median: r.frob_sq_median,
   };
 }
 
@@ -84,12 +120,17 @@ export function register(program: Command): void {
     .addOption(boxOption('box in px, to turn .pkl translations (fractions of the box) into pixels'))
     .addOption(seedOption('random seed of the candidate subset'))
     .option('--candidates <n>', 'number of candidate global rotations', num('--candidates', { int: true, min: 1 }), 100)
+    .option('--alignment <file>', 'global alignment of the predicted map onto the true one (JSON of `cryospin align TRUE PRED --json`): shift error also in the aligned frame')
+    .option('--map <mrc>', 'predicted map (with --gt-map: aligned here, shift error also in the aligned frame)')
+    .option('--gt-map <mrc>', 'true map (with --map)')
     .addOption(jsonOption())
-    .action((pred: string, truth: string, opts: { box?: number; seed: number; candidates: number; json?: boolean }) => {
-      const r = runPoseError({ pred, truth, boxPx: opts.box, seed: opts.seed, nCandidates: opts.candidates });
+    .action((pred: string, truth: string, opts: { box?: number; seed: number; candidates: number; alignment?: string; map?: string; gtMap?: string; json?: boolean }) => {
+      const r = runPoseError({ pred, truth, boxPx: opts.box, seed: opts.seed, nCandidates: opts.candidates, alignmentFile: opts.alignment, predMap: opts.map, gtMap: opts.gtMap });
       const f = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(3)} px`);
       printResult(opts.json ?? false, r, () =>
         `n: ${r.n}\nrotation error: median ${r.rot_median_deg.toFixed(3)} deg, mean ${r.rot_mean_deg.toFixed(3)} deg\n` +
-        `mirrored: ${r.mirrored}\nshift error: median ${f(r.shift_median_px)} (recentred ${f(r.shift_median_recentred_px)})`);
+        `mirrored: ${r.mirrored}\n` +
+        (r.shift_median_aligned_px !== null ? `shift error in the aligned map's frame: median ${f(r.shift_median_aligned_px)}, mean ${f(r.shift_mean_aligned_px)}\n` : '') +
+        `shift error: median ${f(r.shift_median_px)} raw (recentred ${f(r.shift_median_recentred_px)})`);
     });
 }
