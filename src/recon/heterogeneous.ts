@@ -22,13 +22,25 @@
  * diverge). The relative spread of the z dimensions is kept, so the prior still ranks them.
  * Frequency marching: the loss disc grows from hetMarchStartPx to Nyquist over hetMarchEpochs.
  *
- * z is auto-decoded (one free vector per particle), not predicted by an encoder: see
- * docs/heterogeneous.md for why and what that means for new particles.
+ * Variants (options, docs/heterogeneous.md):
+ *  - zSource 'autodecode' (default): z is one free vector per particle (steps 2 above);
+ *    'encoder': z is predicted from each image by an MLP (src/model/zEncoder.ts) trained end to
+ *    end through the decoder (dL/dz of the same data term plus the prior), and z.npy holds the
+ *    encoder's predictions after the last epoch.
+ *  - hetDecoder 'linear' (default): the grids above; 'mlp': a coordinate network
+ *    (src/model/hetMlpDecoder.ts: random Fourier features of k, concatenated with z, residual MLP,
+ *    one Hartley value), first fitted to the consensus volume with z drawn as noise, then trained
+ *    by Adam on the same data term with the same frequency marching; poses stay fixed.
+ *  - zWarmupEpochs: the first heterogeneous epochs train the decoder with z replaced by noise
+ *    N(0, zInitStd^2) (cryoFIRE's pose-only warm-up; here the poses are the consensus ones).
  */
 import type { Complex } from '../core/complex.js';
 import { Rng, type RngState } from '../core/rng.js';
-import { allocParts, centreLatents, rescaleLatents, combineSlices, createHetDecoder, decoderBackward, renderParts, zGradient, type HetDecoder } from '../model/hetDecoder.js';
+import { allocParts, centreLatents, rescaleLatents, combineSlices, createHetDecoder, decoderBackward, hetVolumeMap, renderParts, zGradient, type HetDecoder } from '../model/hetDecoder.js';
 import { nyquistDisc } from '../model/hartleyVolume.js';
+import { HetMlpDecoder, type HetMlpOptions, type HetMlpState } from '../model/hetMlpDecoder.js';
+import { symmetricDisc } from '../model/fourierNet.js';
+import { ZEncoder, zEncoderFeatures, type ZEncoderOptions, type ZEncoderState } from '../model/zEncoder.js';
 import { fourierLoss } from './fourierLoss.js';
 import { applyLeftExp, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
 import { SemiAmortizedTrainer, DivergenceError, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
@@ -71,6 +83,23 @@ export interface HeterogeneousOptions {
   backend: 'ts' | 'wasm';
   /** Options of the consensus stage (search iterations, rotations, ...). */
   consensus: Partial<SemiAmortizedOptions>;
+  /** Decoder: explicit linear grids or the coordinate network (src/model/hetMlpDecoder.ts). */
+  hetDecoder: 'linear' | 'mlp';
+  /** Where z comes from: one free vector per particle, or an encoder from each image (src/model/zEncoder.ts). */
+  zSource: 'autodecode' | 'encoder';
+  /** Heterogeneous epochs with z replaced by noise (decoder only); -1 = 0 for linear + autodecode, else 1. */
+  zWarmupEpochs: number;
+  /** Coordinate-network options, and the Adam steps fitting it to the consensus volume before the data. */
+  mlp: Partial<HetMlpOptions>;
+  /**
+   * true: the network is added to an explicit base volume (the consensus, refined like the linear
+   * decoder's mean) and learns only the z-dependent part; false: it represents the whole volume
+   * and is first fitted to the consensus for mlpFitSteps Adam steps.
+   */
+  mlpBase: boolean;
+  mlpFitSteps: number;
+  /** Encoder options. */
+  encoder: Partial<ZEncoderOptions>;
 }
 
 export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
@@ -91,6 +120,13 @@ export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
   hetMarchEpochs: 5,
   backend: 'wasm',
   consensus: {},
+  hetDecoder: 'linear',
+  zSource: 'autodecode',
+  zWarmupEpochs: -1,
+  mlp: {},
+  mlpBase: true,
+  mlpFitSteps: 300,
+  encoder: {},
 };
 
 export type HetStage = 'search' | 'autodecode' | 'heterogeneous';
@@ -114,6 +150,9 @@ export interface HetTrainerState {
   zAdamT: Uint32Array;
   volOpt: { m: Float32Array; w: Float32Array; t: number; lr: number }[];
   rng: RngState;
+  /** Coordinate-network decoder and encoder weights (their Adam moments are not kept). */
+  mlp?: HetMlpState | null;
+  encoder?: ZEncoderState | null;
 }
 
 export class HeterogeneousTrainer {
@@ -121,6 +160,10 @@ export class HeterogeneousTrainer {
   readonly opts: HeterogeneousOptions;
   readonly consensus: SemiAmortizedTrainer;
   decoder: HetDecoder | null = null;
+  /** The coordinate-network decoder (hetDecoder 'mlp'), created at the start of the heterogeneous stage. */
+  mlp: HetMlpDecoder | null = null;
+  /** The z encoder (zSource 'encoder'). */
+  encoder: ZEncoder | null = null;
   /** Latents, n x zdim (input order). */
   readonly z: Float32Array;
   private zAdamM: Float32Array;
@@ -130,11 +173,16 @@ export class HeterogeneousTrainer {
   private readonly slicer: Slicer;
   rng: Rng;
   epoch = 0;
+  /** Relative squared error of the coordinate network's fit to the consensus volume (mlp). */
+  mlpFitError: number | null = null;
 
   constructor(source: ParticleSource, opts: Partial<HeterogeneousOptions> = {}) {
     this.source = source;
     this.opts = { ...HETEROGENEOUS_DEFAULTS, ...opts };
     const o = this.opts;
+    if (o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new Error(`hetDecoder must be linear or mlp, got ${String(o.hetDecoder)}`);
+    if (o.zSource !== 'autodecode' && o.zSource !== 'encoder') throw new Error(`zSource must be autodecode or encoder, got ${String(o.zSource)}`);
+    if (o.hetDecoder === 'mlp' && o.poseSteps > 0) throw new Error('hetDecoder mlp keeps the consensus poses: poseSteps must be 0');
     this.consensus = new SemiAmortizedTrainer(source, null, {
       batchSize: o.batchSize, seed: o.seed, backend: o.backend, ...o.consensus, init: 'search', epochs: o.consensusEpochs,
       searchIterations: Math.min(o.consensus.searchIterations ?? 8, Math.max(1, o.consensusEpochs)),
@@ -162,11 +210,24 @@ export class HeterogeneousTrainer {
     return Math.min(D / 2, hetMarchStartPx + (Math.max(0, e) / hetMarchEpochs) * (D / 2 - hetMarchStartPx));
   }
 
+  /** Heterogeneous epochs with z replaced by noise. */
+  get warmupEpochs(): number {
+    const o = this.opts;
+    return o.zWarmupEpochs >= 0 ? o.zWarmupEpochs : (o.hetDecoder === 'linear' && o.zSource === 'autodecode' ? 0 : 1);
+  }
+
   /** Start the heterogeneous stage from the consensus volume and poses. */
   private initDecoder(): void {
     const o = this.opts;
     this.decoder = createHetDecoder(this.source.D, o.zdim, this.consensus.grid.values);
     for (let i = 0; i < this.z.length; i++) this.z[i] = o.zInitStd * this.rng.normal();
+    if (o.zSource === 'encoder') this.encoder = new ZEncoder(o.zdim, { seed: o.seed, ...o.encoder });
+    if (o.hetDecoder === 'mlp') {
+      this.mlp = new HetMlpDecoder(this.source.D, o.zdim, { seed: o.seed, ...o.mlp });
+      this.mlp.setEnvelopeFromGrid(this.consensus.grid);
+      if (o.mlpBase) this.mlp.base = this.decoder.grids[0]!;
+      else this.mlpFitError = this.mlp.fitGrid(this.consensus.grid, o.mlpFitSteps, 8192, 1, this.rng);
+    }
     const lr = this.consensus.volumeLr(o.lrVolume);
     this.volOpt = this.decoder.grids.map((g) => new PreconditionedMomentum(g.values.length, { lr }));
     const pt = this.poses;
@@ -186,17 +247,26 @@ export class HeterogeneousTrainer {
     const n = this.source.n;
     const order = this.rng.permutation(n);
     const batches = Math.ceil(n / batchSize);
+    const warm = this.epoch - this.opts.consensusEpochs < this.warmupEpochs;
     let lossSum = 0;
     for (let bi = 0; bi < batches; bi++) {
       const idx = order.slice(bi * batchSize, Math.min(n, (bi + 1) * batchSize)).sort();
-      const loss = this.hetStep(this.source.batch(idx));
+      const batch = this.source.batch(idx);
+      const loss = this.mlp ? this.hetStepMlp(batch, warm) : this.hetStep(batch, warm);
       if (!Number.isFinite(loss)) throw new DivergenceError(this.epoch, bi, 'autodecode');
       lossSum += loss * idx.length;
       onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / Math.min(n, (bi + 1) * batchSize), stage: 'autodecode' });
     }
-    centreLatents(this.decoder!, this.z, n);
     const zdim = this.opts.zdim;
-    rescaleLatents(this.decoder!, this.z, n);
+    if (!warm) {
+      // z <- (z - mu) / s, absorbed by the decoder (and the encoder): no volume changes
+      let mu: ArrayLike<number>, s: number;
+      if (this.mlp) ({ mu, s } = normaliseLatents(this.z, n, zdim)), this.mlp.absorbLatentAffine(mu, s);
+      else { mu = centreLatents(this.decoder!, this.z, n); s = rescaleLatents(this.decoder!, this.z, n); }
+      this.encoder?.absorbAffine(mu, s);
+    }
+    // the last epoch: z.npy holds the encoder's predictions for every particle
+    if (this.encoder && this.epoch + 1 >= this.totalEpochs) this.refreshZ();
     const zStd: number[] = [];
     for (let d = 0; d < zdim; d++) {
       let s = 0;
@@ -208,8 +278,149 @@ export class HeterogeneousTrainer {
     return stats;
   }
 
-  /** One batch of the heterogeneous stage; returns the batch's mean data loss. */
-  private hetStep(batch: ParticleBatch): number {
+  /** Every particle's z predicted by the encoder (one pass over the data). */
+  refreshZ(): void {
+    const enc = this.encoder;
+    if (!enc) return;
+    const { n, D } = this.source;
+    const zdim = this.opts.zdim;
+    const bs = this.opts.batchSize;
+    for (let s = 0; s < n; s += bs) {
+      const idx = Uint32Array.from({ length: Math.min(bs, n - s) }, (_, k) => s + k);
+      const batch = this.source.batch(idx);
+      const { rots, orig } = this.batchPoses(batch);
+      const zp = enc.predict(zEncoderFeatures(batch, D, rots, orig, enc.opts), batch.B);
+      this.z.set(zp.subarray(0, batch.B * zdim), s * zdim);
+    }
+  }
+
+  /** Rotations (9B) and origins (2B) of a batch's particles. */
+  private batchPoses(batch: ParticleBatch): { rots: Float64Array; orig: Float32Array } {
+    const pt = this.poses;
+    const B = batch.B;
+    const rots = new Float64Array(9 * B);
+    const orig = new Float32Array(2 * B);
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let k = 0; k < 9; k++) rots[9 * b + k] = pt.rot[9 * i + k]!;
+      orig[2 * b] = pt.origin[2 * i]!;
+      orig[2 * b + 1] = pt.origin[2 * i + 1]!;
+    }
+    return { rots, orig };
+  }
+
+  /** z of a batch: noise (warm-up), the encoder's prediction, or the stored auto-decoded latents. */
+  private batchLatents(batch: ParticleBatch, warm: boolean, rots: Float64Array, orig: Float32Array): { zb: Float64Array; feat: Float32Array | null } {
+    const zdim = this.opts.zdim;
+    const B = batch.B;
+    const zb = new Float64Array(B * zdim);
+    if (warm) {
+      for (let k = 0; k < zb.length; k++) zb[k] = this.opts.zInitStd * this.rng.normal();
+      return { zb, feat: null };
+    }
+    if (this.encoder) {
+      const feat = zEncoderFeatures(batch, this.source.D, rots, orig, this.encoder.opts);
+      zb.set(this.encoder.predict(feat, B));
+      return { zb, feat };
+    }
+    for (let b = 0; b < B; b++) {
+      const i = batch.indices[b]!;
+      for (let d = 0; d < zdim; d++) zb[b * zdim + d] = this.z[i * zdim + d]!;
+    }
+    return { zb, feat: null };
+  }
+
+  /** One Adam step on each batch particle's stored z, given dL/dz (prior added here). */
+  private zAdamStep(batch: ParticleBatch, zb: Float64Array, gz: ArrayLike<number>, prior: number): void {
+    const o = this.opts;
+    const zdim = o.zdim;
+    for (let b = 0; b < batch.B; b++) {
+      const i = batch.indices[b]!;
+      this.zAdamT[i] += 1;
+      const t = this.zAdamT[i]!;
+      const c1 = 1 / (1 - 0.9 ** t), c2 = 1 / (1 - 0.999 ** t);
+      for (let d = 0; d < zdim; d++) {
+        const k = i * zdim + d;
+        const g = gz[b * zdim + d]! + prior * zb[b * zdim + d]!;
+        const m = 0.9 * this.zAdamM[k]! + 0.1 * g;
+        const v = 0.999 * this.zAdamV[k]! + 0.001 * g * g;
+        this.zAdamM[k] = m;
+        this.zAdamV[k] = v;
+        zb[b * zdim + d] -= (o.lrZ * m * c1) / (Math.sqrt(v * c2) + 1e-12);
+      }
+    }
+  }
+
+  /** Encoder step: dL/dz (batch mean, prior added) at its prediction zb. */
+  private encoderStep(feat: Float32Array, B: number, zb: Float64Array, gz: ArrayLike<number>, prior: number): void {
+    const g = new Float32Array(zb.length);
+    for (let k = 0; k < g.length; k++) g[k] = (gz[k]! + prior * zb[k]!) / B;
+    this.encoder!.trainStep(feat, B, g);
+  }
+
+  /** One batch with the coordinate-network decoder (poses fixed); returns the batch's mean data loss. */
+  private hetStepMlp(batch: ParticleBatch, warm: boolean): number {
+    const mlp = this.mlp!;
+    const o = this.opts;
+    const { D } = this.source;
+    const P = D * D;
+    const B = batch.B;
+    const zdim = o.zdim;
+    const radius = Math.round(this.lossRadius() * 2) / 2;
+    const disc = symmetricDisc(D, radius);
+    const zDisc = symmetricDisc(D, Math.min(radius, Math.round(o.zRadiusFraction * D) / 2));
+    const lb = { D, obs: batch.obs, ctf: batch.ctf, B };
+    const { rots, orig } = this.batchPoses(batch);
+    const { zb, feat } = this.batchLatents(batch, warm, rots, orig);
+    const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const prior = (2 * o.zPriorWeight) / zDisc.pix.length;
+    // slices of the base volume (fixed within the batch until the decoder step)
+    const baseS: Complex | null = mlp.base ? { re: new Float32Array(B * P), im: new Float32Array(B * P) } : null;
+    if (baseS) this.slicer.render(mlp.base!, rots, B, baseS, disc);
+    const render = (d: typeof disc): void => {
+      mlp.render(rots, zb, B, d, slices);
+      if (!baseS) return;
+      for (let b = 0; b < B; b++) for (const q of d.pix) { const k = b * P + q; slices.re[k] += baseS.re[k]!; slices.im[k] += baseS.im[k]!; }
+    };
+    if (!warm) {
+      const steps = this.encoder ? 1 : o.zSteps;
+      for (let step = 0; step < steps; step++) {
+        render(zDisc);
+        fourierLoss(lb, slices, zDisc, { M: 1, originsPx: orig, dSlices: dS });
+        const { dz } = mlp.backward(rots, zb, B, zDisc, dS, false);
+        if (this.encoder) this.encoderStep(feat!, B, zb, dz, prior);
+        else this.zAdamStep(batch, zb, dz, prior);
+      }
+      for (let b = 0; b < B; b++) {
+        const i = batch.indices[b]!;
+        for (let d = 0; d < zdim; d++) this.z[i * zdim + d] = zb[b * zdim + d]!;
+      }
+    }
+    render(disc);
+    const losses = fourierLoss(lb, slices, disc, { M: 1, originsPx: orig, dSlices: dS });
+    const invB = 1 / B;
+    for (let q = 0; q < B * P; q++) { dS.re[q] *= invB; dS.im[q] *= invB; }
+    mlp.applyGradients(mlp.backward(rots, zb, B, disc, dS, true).grads!);
+    if (mlp.base) {
+      // the base volume's step: as the linear decoder's mean (curvature-preconditioned momentum)
+      const dGrid = new Float32Array(mlp.base.values.length);
+      this.slicer.backward(mlp.base, rots, B, dS, dGrid, null, disc);
+      this.volOpt[0]!.step(mlp.base.values, dGrid, this.curvature(batch, rots, disc));
+    }
+    let total = 0;
+    for (let b = 0; b < B; b++) total += losses[b]!;
+    return total / B;
+  }
+
+  /** The volume (real-space map, D^3) at latent z, whichever decoder the run uses. */
+  volumeMap(z: ArrayLike<number>): Float32Array {
+    if (this.mlp) return this.mlp.volumeMap(z);
+    return hetVolumeMap(this.decoder ?? createHetDecoder(this.source.D, this.opts.zdim, this.consensus.grid.values), z);
+  }
+
+  /** One batch of the heterogeneous stage (linear decoder); returns the batch's mean data loss. */
+  private hetStep(batch: ParticleBatch, warm: boolean): number {
     const dec = this.decoder!;
     const o = this.opts;
     const { D } = this.source;
@@ -221,16 +432,8 @@ export class HeterogeneousTrainer {
     const zDisc = nyquistDisc(D, Math.min(radius, Math.round(o.zRadiusFraction * D) / 2));
     const lb = { D, obs: batch.obs, ctf: batch.ctf, B };
     const pt = this.poses;
-    const rots = new Float64Array(9 * B);
-    const orig = new Float32Array(2 * B);
-    const zb = new Float64Array(B * zdim);
-    for (let b = 0; b < B; b++) {
-      const i = batch.indices[b]!;
-      for (let k = 0; k < 9; k++) rots[9 * b + k] = pt.rot[9 * i + k]!;
-      orig[2 * b] = pt.origin[2 * i]!;
-      orig[2 * b + 1] = pt.origin[2 * i + 1]!;
-      for (let d = 0; d < zdim; d++) zb[b * zdim + d] = this.z[i * zdim + d]!;
-    }
+    const { rots, orig } = this.batchPoses(batch);
+    const { zb, feat } = this.batchLatents(batch, warm, rots, orig);
     const parts = allocParts(dec, B);
     const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
     const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
@@ -238,25 +441,13 @@ export class HeterogeneousTrainer {
     // z steps (slices fixed: the poses do not change here)
     const gz = new Float64Array(B * zdim);
     const prior = (2 * o.zPriorWeight) / zDisc.pix.length;
-    for (let step = 0; step < o.zSteps; step++) {
+    const zSteps = warm ? 0 : this.encoder ? 1 : o.zSteps;
+    for (let step = 0; step < zSteps; step++) {
       combineSlices(parts, zb, zdim, B, D, zDisc, slices);
       fourierLoss(lb, slices, zDisc, { M: 1, originsPx: orig, dSlices: dS });
       zGradient(parts, dS, zdim, B, D, zDisc, gz);
-      for (let b = 0; b < B; b++) {
-        const i = batch.indices[b]!;
-        this.zAdamT[i] += 1;
-        const t = this.zAdamT[i]!;
-        const c1 = 1 / (1 - 0.9 ** t), c2 = 1 / (1 - 0.999 ** t);
-        for (let d = 0; d < zdim; d++) {
-          const k = i * zdim + d;
-          const g = gz[b * zdim + d]! + prior * zb[b * zdim + d]!;
-          const m = 0.9 * this.zAdamM[k]! + 0.1 * g;
-          const v = 0.999 * this.zAdamV[k]! + 0.001 * g * g;
-          this.zAdamM[k] = m;
-          this.zAdamV[k] = v;
-          zb[b * zdim + d] -= (o.lrZ * m * c1) / (Math.sqrt(v * c2) + 1e-12);
-        }
-      }
+      if (this.encoder) this.encoderStep(feat!, B, zb, gz, prior);
+      else this.zAdamStep(batch, zb, gz, prior);
     }
     // pose steps against each particle's own volume
     if (o.poseSteps > 0) {
@@ -297,7 +488,7 @@ export class HeterogeneousTrainer {
       for (let k = 0; k < 9; k++) pt.rot[9 * i + k] = rots[9 * b + k]!;
       pt.origin[2 * i] = orig[2 * b]!;
       pt.origin[2 * i + 1] = orig[2 * b + 1]!;
-      for (let d = 0; d < zdim; d++) this.z[i * zdim + d] = zb[b * zdim + d]!;
+      if (!warm) for (let d = 0; d < zdim; d++) this.z[i * zdim + d] = zb[b * zdim + d]!;
     }
     // decoder step (poses and z frozen)
     combineSlices(parts, zb, zdim, B, D, disc, slices);
@@ -340,6 +531,8 @@ export class HeterogeneousTrainer {
       z: this.z, zAdamM: this.zAdamM, zAdamV: this.zAdamV, zAdamT: this.zAdamT,
       volOpt: this.volOpt.map((v) => ({ m: v.state.m, w: v.state.w, t: v.state.t, lr: v.lr })),
       rng: this.rng.getState(),
+      mlp: this.mlp ? this.mlp.getState() : null,
+      encoder: this.encoder ? this.encoder.getState() : null,
     };
   }
 
@@ -355,9 +548,32 @@ export class HeterogeneousTrainer {
         return opt;
       });
     }
+    if (s.mlp) {
+      this.mlp?.dispose();
+      this.mlp = new HetMlpDecoder(this.source.D, this.opts.zdim, s.mlp.options);
+      this.mlp.setState(s.mlp);
+      if (this.mlp.base && this.decoder) this.mlp.base = this.decoder.grids[0]!;
+    }
+    if (s.encoder) {
+      this.encoder?.dispose();
+      this.encoder = new ZEncoder(this.opts.zdim, s.encoder.options);
+      this.encoder.setState(s.encoder);
+    }
     this.z.set(s.z); this.zAdamM.set(s.zAdamM); this.zAdamV.set(s.zAdamV); this.zAdamT.set(s.zAdamT);
     this.rng.setState(s.rng);
   }
 
-  dispose(): void { this.slicer.dispose(); }
+  dispose(): void { this.slicer.dispose(); this.mlp?.dispose(); this.encoder?.dispose(); }
+}
+
+/** Centre the latents (n x zdim) and scale them to a total variance of 1; returns the mean and the scale divided out. */
+export function normaliseLatents(z: Float32Array, n: number, zdim: number): { mu: Float64Array; s: number } {
+  const mu = new Float64Array(zdim);
+  for (let i = 0; i < n; i++) for (let d = 0; d < zdim; d++) mu[d] += z[i * zdim + d]! / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) for (let d = 0; d < zdim; d++) { z[i * zdim + d] -= mu[d]!; ss += z[i * zdim + d]! ** 2; }
+  let s = Math.sqrt(ss / n);
+  if (!(s > 0) || !Number.isFinite(s)) s = 1;
+  for (let k = 0; k < n * zdim; k++) z[k] /= s;
+  return { mu, s };
 }
