@@ -4,6 +4,7 @@
  *   -o, --outdir <dir>   a command that writes a folder      -o, --output <file>  one that writes a file
  *   --box <N>            working / output box (px)            --apix <A>           pixel size (Angstrom)
  *   --seed <K>           random seed (default 0)              --json               one JSON object on stdout
+ *   --allow-outside      (commands reading particle images) accept image paths outside the particle file's folder
  * and the number parsers that turn a bad value into a one-line usage error (exit 2).
  */
 import { InvalidArgumentError, Option } from 'commander';
@@ -51,3 +52,7 @@ export const apixOption = (description = 'pixel size in Angstrom when the input 
 
 export const seedOption = (description = 'random seed'): Option =>
   new Option('--seed <K>', description).argParser(parseNumber('--seed', { int: true, min: 0 })).default(0);
+
+export const ALLOW_OUTSIDE_DESCRIPTION = 'accept image paths outside the particle file folder';
+
+export const allowOutsideOption = (): Option => new Option('--allow-outside', ALLOW_OUTSIDE_DESCRIPTION);

@@ -19,6 +19,8 @@ export interface DownsampleOptions {
   chunk?: number;
   apixAngstrom?: number;
   ctfPkl?: string;
+  /** Accept image paths outside the particle file's folder (see loadParticles). */
+  allowOutside?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -34,7 +36,7 @@ export function downsampleParticles(o: DownsampleOptions): DownsampleResult {
   const out = resolve(o.output);
   const isStar = out.endsWith('.star');
   if (!isStar && !out.endsWith('.mrcs') && !out.endsWith('.mrc')) throw new InputError(o.output, 'output must end in .mrcs (stack only) or .star (stack + metadata)');
-  const set = loadParticles(o.input, { apixAngstrom: o.apixAngstrom, ctfPkl: o.ctfPkl, checkStacks: true });
+  const set = loadParticles(o.input, { apixAngstrom: o.apixAngstrom, ctfPkl: o.ctfPkl, checkStacks: true, allowOutside: o.allowOutside });
   const D0 = set.boxPx;
   const D = o.boxPx;
   if (!Number.isInteger(D) || D < 2 || D > D0) throw new InputError(o.input, `new box ${D} must be an integer in [2, ${D0}] (the input box)`, { field: '-D' });

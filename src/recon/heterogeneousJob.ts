@@ -9,9 +9,8 @@
  * With ground truth (gtPoses: a STAR with angles and _rlnClassNumber) each epoch also reports
  * the median rotation error and the accuracy of a 2..K-way k-means split of z.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { eulerToMatrix, matrixToEuler } from '../core/rotation.js';
+import { join } from 'node:path';
+import { matrixToEuler } from '../core/rotation.js';
 import { clusterAccuracy, kmeans, toRows } from '../eval/cluster.js';
 import { poseError } from '../eval/poseError.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -19,31 +18,21 @@ import { writePosePkl } from '../io/cryodrgnPkl.js';
 import { InputError } from '../io/errors.js';
 import { writeMrc } from '../io/mrc.js';
 import { writeNpy } from '../io/npy.js';
-import { loadParticles, type ParticleSet } from '../io/particles.js';
+import type { ParticleSet } from '../io/particles.js';
 import { writeArraysPickle } from '../io/pickle.js';
 import { writeParticlesStar } from '../io/relionStar.js';
 import { createHetDecoder, hetVolumeMap, type HetDecoder } from '../model/hetDecoder.js';
+import { writeDecoderFile } from './hetDecoderFile.js';
 import { initTfjs } from '../model/tfjsSetup.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { DiskSource } from './diskSource.js';
 import { HeterogeneousTrainer, type HeterogeneousOptions, type HetTrainerState } from './heterogeneous.js';
-import type { ProgressInfo } from './semiAmortized.js';
+export { readDecoderFile, writeDecoderFile, type DecoderFile } from './hetDecoderFile.js';
+import { JobRunner, loadJobInput, readPoseFile, type CheckpointEnvelope, type JobBaseOptions } from './jobRunner.js';
 
-export interface HeterogeneousJobOptions extends Partial<HeterogeneousOptions> {
-  input: string;
-  outdir: string;
-  box?: number;
-  ctfPkl?: string;
-  apixAngstrom?: number;
-  invert?: boolean;
-  maskFraction?: number;
+export interface HeterogeneousJobOptions extends Partial<HeterogeneousOptions>, JobBaseOptions {
   /** Start from these poses (a particle file with angles, e.g. a consensus refinement) instead of the pose search. */
   initPoses?: string;
   /** Ground truth: STAR with angles (and _rlnClassNumber for the split accuracy). */
   gtPoses?: string;
-  resume?: boolean;
-  allowOutside?: boolean;
-  onProgress?: (p: ProgressInfo) => void;
   onEpoch?: (m: HetEpochMetrics) => void;
 }
 
@@ -71,114 +60,88 @@ export interface HeterogeneousResult {
   split_accuracy_vs_gt?: number;
 }
 
-/** What decoder.json holds: everything needed to generate a volume for any z. */
-export interface DecoderFile {
-  kind: 'linear-hartley';
-  D: number;
-  zdim: number;
-  apixAngstrom: number;
-  grids: Float32Array[];
-}
+interface HetCheckpoint extends CheckpointEnvelope { trainer: HetTrainerState }
 
-interface HetCheckpoint { trainer: HetTrainerState; wall_s: number; options: Record<string, unknown> }
-
-function readPoseFile(path: string, n: number, what: string): { rots: Float64Array; origins: Float64Array; classes: Int32Array | null } {
-  const s = loadParticles(path, { checkStacks: false, allowOutside: true });
-  if (s.particles.length !== n) throw new InputError(path, `has ${s.particles.length} particles, the input has ${n}`);
-  const rots = new Float64Array(9 * n);
-  const origins = new Float64Array(2 * n);
-  const hasClass = s.particles.every((p) => p.classNumber !== undefined);
-  const classes = hasClass ? new Int32Array(n) : null;
-  s.particles.forEach((p, i) => {
-    if (!p.eulerDeg) throw new InputError(path, `${what} particle has no angles`, { record: i });
-    rots.set(eulerToMatrix(p.eulerDeg[0], p.eulerDeg[1], p.eulerDeg[2]), 9 * i);
-    origins[2 * i] = p.originPx?.[0] ?? 0;
-    origins[2 * i + 1] = p.originPx?.[1] ?? 0;
-    if (classes) classes[i] = p.classNumber!;
-  });
-  return { rots, origins, classes };
-}
-
-export function writeDecoderFile(path: string, dec: HetDecoder, apixAngstrom: number): void {
-  const f: DecoderFile = { kind: 'linear-hartley', D: dec.D, zdim: dec.zdim, apixAngstrom, grids: dec.grids.map((g) => g.values) };
-  writeCheckpoint(path, f);
-}
-
-export function readDecoderFile(path: string): { decoder: HetDecoder; apixAngstrom: number } {
-  if (!existsSync(path)) throw new InputError(path, 'no decoder file here: give the output folder of `reconstruct --mode heterogeneous`');
-  const f = readCheckpoint<DecoderFile>(path);
-  if (f.kind !== 'linear-hartley' || !Array.isArray(f.grids) || f.grids.length !== f.zdim + 1) throw new InputError(path, 'not a cryospin heterogeneous decoder file');
-  const dec = createHetDecoder(f.D, f.zdim);
-  f.grids.forEach((g, d) => {
-    if (!(g instanceof Float32Array) || g.length !== dec.grids[d]!.values.length) throw new InputError(path, `decoder grid ${d} has the wrong size`);
-    dec.grids[d]!.values.set(g);
-  });
-  return { decoder: dec, apixAngstrom: f.apixAngstrom };
-}
+/** Trainer options that a resumed run must share with its checkpoint when they are set (decoder and z source kinds). */
+const RESUME_KINDS = ['hetDecoder', 'zSource'] as const;
 
 export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<HeterogeneousResult> {
-  const t0 = performance.now();
-  const outdir = resolve(o.outdir);
-  mkdirSync(outdir, { recursive: true });
-  const set = loadParticles(o.input, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });
-  const source = new DiskSource(set, { box: o.box, invert: o.invert, maskFraction: o.maskFraction, seed: o.seed ?? 0 });
-  const D = source.D;
+  const job = new JobRunner(o.outdir, 'heterogeneous', o.resume ?? false);
+  const outdir = job.outdir;
+  const seed = o.seed ?? 0;
+  const { set, source, D, scaleToWork } = loadJobInput(o, seed);
   const n = source.n;
-  const scaleToWork = D / set.boxPx;
-  const gt = o.gtPoses ? readPoseFile(o.gtPoses, n, 'ground-truth') : null;
-  const init = o.initPoses ? readPoseFile(o.initPoses, n, 'initial-pose') : null;
-  await initTfjs('wasm'); // the consensus stage's pose search runs its GEMMs in tfjs
-  const opts: Partial<HeterogeneousOptions> = { ...o };
-  if (init) {
-    // known poses: the consensus stage only fits the mean volume (2 volume-only passes)
-    opts.consensusEpochs = o.consensusEpochs ?? 2;
-    opts.consensus = { ...o.consensus, poseSteps: 0 };
-  }
-  const trainer = new HeterogeneousTrainer(source, opts);
-  if (init) {
-    trainer.consensus.stage = 'autodecode';
-    trainer.poses.rot.set(Float32Array.from(init.rots));
-    for (let i = 0; i < 2 * n; i++) trainer.poses.origin[i] = init.origins[i]! * scaleToWork;
-  }
-  const zdim = trainer.opts.zdim;
-  const ckptPath = join(outdir, 'checkpoint.json');
-  const metricsPath = join(outdir, 'metrics.jsonl');
-  let wallBefore = 0;
-  if (o.resume && existsSync(ckptPath)) {
-    const ck = readCheckpoint<HetCheckpoint>(ckptPath);
-    trainer.setState(ck.trainer);
-    wallBefore = ck.wall_s;
-  } else if (!o.resume) {
-    writeFileSync(metricsPath, '');
-  }
-  const wall = (): number => wallBefore + (performance.now() - t0) / 1000;
-  const nClasses = gt?.classes ? new Set(gt.classes).size : 0;
-  let last: HetEpochMetrics | null = null;
-  while (!trainer.done) {
-    const st = trainer.trainEpoch(o.onProgress);
-    const m: HetEpochMetrics = { epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: wall() };
-    if (st.zStd.length) m.z_std = st.zStd;
-    if (gt) {
-      m.rot_median_deg = poseError(Float64Array.from(trainer.poses.rot), gt.rots).rot_median_deg;
-      if (gt.classes && nClasses > 1 && st.stage === 'heterogeneous') {
-        const km = kmeans(toRows(trainer.z, n, zdim), nClasses, o.seed ?? 0, 3);
-        m.split_accuracy = clusterAccuracy(km.labels, gt.classes);
-      }
+  try {
+    const gt = o.gtPoses ? readPoseFile(o.gtPoses, n, 'ground-truth') : null;
+    const init = o.initPoses ? readPoseFile(o.initPoses, n, 'initial-pose') : null;
+    await initTfjs('wasm'); // the consensus stage's pose search runs its GEMMs in tfjs
+    const opts: Partial<HeterogeneousOptions> = { ...o };
+    if (init) {
+      // known poses: the consensus stage only fits the mean volume (2 volume-only passes)
+      opts.consensusEpochs = o.consensusEpochs ?? 2;
+      opts.consensus = { ...o.consensus, poseSteps: 0 };
     }
-    appendFileSync(metricsPath, JSON.stringify(m) + '\n');
-    writeCheckpoint(ckptPath, { trainer: trainer.getState(), wall_s: wall(), options: { input: o.input, box: D, zdim, seed: o.seed ?? 0 } });
-    last = m;
-    o.onEpoch?.(m);
+    const trainer = new HeterogeneousTrainer(source, opts);
+    try {
+      if (init) {
+        trainer.consensus.stage = 'autodecode';
+        trainer.poses.rot.set(Float32Array.from(init.rots));
+        for (let i = 0; i < 2 * n; i++) trainer.poses.origin[i] = init.origins[i]! * scaleToWork;
+      }
+      const zdim = trainer.opts.zdim;
+      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n };
+      const trainerOpts = trainer.opts as unknown as Record<string, unknown>;
+      for (const k of RESUME_KINDS) if (typeof trainerOpts[k] === 'string') settings[k] = trainerOpts[k];
+      await job.open<HetCheckpoint>({
+        settings,
+        onOutdirReady: o.onOutdirReady,
+        restore: (ck) => { trainer.setState(ck.trainer); return trainer.epoch; },
+      });
+      const nClasses = gt?.classes ? new Set(gt.classes).size : 0;
+      const last = job.runEpochs<HetCheckpoint, HetEpochMetrics>({
+        done: () => trainer.done,
+        runEpoch: (clock) => {
+          const st = trainer.trainEpoch(o.onProgress);
+          const m: HetEpochMetrics = { epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: clock.wall() };
+          if (st.zStd.length) m.z_std = st.zStd;
+          if (gt) {
+            m.rot_median_deg = poseError(Float64Array.from(trainer.poses.rot), gt.rots).rot_median_deg;
+            if (gt.classes && nClasses > 1 && st.stage === 'heterogeneous') {
+              const km = kmeans(toRows(trainer.z, n, zdim), nClasses, seed, 3);
+              m.split_accuracy = clusterAccuracy(km.labels, gt.classes);
+            }
+          }
+          return m;
+        },
+        state: () => ({ trainer: trainer.getState() }),
+        checkpointOptions: { input: o.input, ...settings },
+        live: (m) => ({ epoch: m.epoch, map: liveVolume(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }),
+        onEpoch: o.onEpoch,
+      });
+      source.close();
+      const dec = trainer.decoder ?? createHetDecoder(D, zdim, trainer.consensus.grid.values);
+      const out = writeHetOutputs(set, trainer, dec, outdir, source.apixAngstrom, scaleToWork);
+      const result: HeterogeneousResult = { ...out, epochs: trainer.epoch, wall_s: job.clock.wall(), zdim };
+      if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
+      if (last?.split_accuracy !== undefined) result.split_accuracy_vs_gt = last.split_accuracy;
+      writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+      job.finish();
+      return result;
+    } finally {
+      trainer.dispose();
+    }
+  } finally {
+    source.close();
   }
-  source.close();
-  trainer.dispose();
-  const dec = trainer.decoder ?? createHetDecoder(D, zdim, trainer.consensus.grid.values);
-  const out = writeHetOutputs(set, trainer, dec, outdir, source.apixAngstrom, scaleToWork);
-  const result: HeterogeneousResult = { ...out, epochs: trainer.epoch, wall_s: wall(), zdim };
-  if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
-  if (last?.split_accuracy !== undefined) result.split_accuracy_vs_gt = last.split_accuracy;
-  writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-  return result;
+}
+
+/** The map the dashboard shows: the volume at z = 0 (the latent mean), the consensus volume before the heterogeneous stage. */
+function liveVolume(trainer: HeterogeneousTrainer): Float32Array {
+  const z0 = new Float32Array(trainer.opts.zdim);
+  // trainers with a coordinate-network decoder render their volume themselves
+  const own = (trainer as unknown as { volumeMap?: (z: ArrayLike<number>) => Float32Array }).volumeMap;
+  if (typeof own === 'function') return own.call(trainer, z0);
+  return hetVolumeMap(trainer.decoder ?? createHetDecoder(trainer.source.D, trainer.opts.zdim, trainer.consensus.grid.values), z0);
 }
 
 function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: HetDecoder, outdir: string, apixWork: number, scaleToWork: number) {

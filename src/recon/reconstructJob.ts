@@ -5,45 +5,30 @@
  * poses; their FSC in fsc.json), map_decoder.mrc (the learned volume), poses.star (RELION 3.1)
  * and pose.pkl (cryoDRGN).
  */
-import { existsSync, mkdirSync, appendFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ifft3Centered } from '../core/fft.js';
-import { fourierCropVolume } from '../core/resample.js';
-import { eulerToMatrix, matrixToEuler } from '../core/rotation.js';
+import { matrixToEuler } from '../core/rotation.js';
 import { alignMaps } from '../eval/align.js';
 import { fscReport } from '../eval/fsc.js';
 import { poseError } from '../eval/poseError.js';
-import { removeStaleTempFiles, writeFileAtomic } from '../io/atomic.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { writePosePkl } from '../io/cryodrgnPkl.js';
-import { InputError } from '../io/errors.js';
-import { readMrc, writeMrc } from '../io/mrc.js';
-import { loadParticles, ParticleImageReader, type ParticleSet } from '../io/particles.js';
+import { writeMrc } from '../io/mrc.js';
+import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
 import { writeParticlesStar } from '../io/relionStar.js';
 import { createEncoder, type EncoderState } from '../model/encoder.js';
 import { fourierFromHartley } from '../model/hartleyVolume.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { backproject, type ParticleSource as BpSource } from './backproject.js';
-import { checkResumeCompatible, prepareRunLog, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { DiskSource } from './diskSource.js';
 import { EncoderAdapter } from './encoderAdapter.js';
-import { SemiAmortizedTrainer, type EpochStats, type ProgressInfo, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
-import { writeLiveSnapshot } from '../server/liveSnapshot.js';
+import { JobRunner, loadJobInput, readGtMap, readPoseFile, type CheckpointEnvelope, type JobBaseOptions } from './jobRunner.js';
+import { SemiAmortizedTrainer, type EpochStats, type SemiAmortizedOptions, type TrainerState } from './semiAmortized.js';
 
-export interface ReconstructJobOptions extends Partial<SemiAmortizedOptions> {
-  input: string;
-  outdir: string;
-  box?: number;
+export interface ReconstructJobOptions extends Partial<SemiAmortizedOptions>, JobBaseOptions {
   heads?: number;
-  ctfPkl?: string;
-  apixAngstrom?: number;
-  invert?: boolean;
-  maskFraction?: number;
   gtMap?: string;
   gtPoses?: string;
-  resume?: boolean;
-  allowOutside?: boolean;
   encoderPreset?: 'lean' | 'paper';
-  onProgress?: (p: ProgressInfo) => void;
   onEpoch?: (m: EpochMetrics) => void;
 }
 
@@ -71,7 +56,7 @@ export interface ReconstructResult {
   half_res0143_px?: number;
 }
 
-interface Checkpoint { trainer: TrainerState; encoder: EncoderState | null; wall_s: number; options: Record<string, unknown> }
+interface Checkpoint extends CheckpointEnvelope { trainer: TrainerState; encoder: EncoderState | null }
 
 /** Real-space map (box D) of the learned Hartley volume. */
 export function decoderMap(trainer: Pick<SemiAmortizedTrainer, 'grid'>): Float32Array {
@@ -82,97 +67,79 @@ export function decoderMap(trainer: Pick<SemiAmortizedTrainer, 'grid'>): Float32
   return v;
 }
 
+/** Ground-truth rotations and origins (input px) of a particle file with angles (metadata only). */
 export function gtRotations(path: string, n: number): { rots: Float64Array; origins: Float64Array; boxPx: number } {
-  const gt = loadParticles(path, { checkStacks: false, allowOutside: true }); // metadata only: no image is read
-  if (gt.particles.length !== n) throw new InputError(path, `has ${gt.particles.length} particles, the input has ${n}`);
-  const rots = new Float64Array(9 * n);
-  const origins = new Float64Array(2 * n);
-  gt.particles.forEach((p, i) => {
-    if (!p.eulerDeg) throw new InputError(path, 'ground-truth particle has no angles', { record: i });
-    rots.set(eulerToMatrix(p.eulerDeg[0], p.eulerDeg[1], p.eulerDeg[2]), 9 * i);
-    origins[2 * i] = p.originPx?.[0] ?? 0;
-    origins[2 * i + 1] = p.originPx?.[1] ?? 0;
-  });
-  return { rots, origins, boxPx: gt.boxPx };
+  const { rots, origins, boxPx } = readPoseFile(path, n, 'ground-truth');
+  return { rots, origins, boxPx };
 }
 
 export async function runReconstructJob(o: ReconstructJobOptions): Promise<ReconstructResult> {
-  const t0 = performance.now();
-  const outdir = resolve(o.outdir);
-  mkdirSync(outdir, { recursive: true });
-  const set = loadParticles(o.input, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });
-  const source = new DiskSource(set, { box: o.box, invert: o.invert, maskFraction: o.maskFraction, seed: o.seed ?? 0 });
-  const D = source.D;
-  const scaleToWork = D / set.boxPx;
-  let gtMap: Float32Array | null = null;
-  if (o.gtMap) {
-    const m = readMrc(o.gtMap);
-    if (m.nx !== m.ny || m.ny !== m.nz) throw new InputError(o.gtMap, `map is not cubic (${m.nx}x${m.ny}x${m.nz})`);
-    gtMap = m.nx === D ? m.data : fourierCropVolume(m.data, m.nx, D);
-  }
-  const gt = o.gtPoses ? gtRotations(o.gtPoses, source.n) : null;
+  const job = new JobRunner(o.outdir, 'semi-amortized', o.resume ?? false);
+  const outdir = job.outdir;
+  const seed = o.seed ?? 0;
+  const heads = o.heads ?? 7;
+  const { set, source, D, scaleToWork } = loadJobInput(o, seed);
+  try {
+    const gtMap = o.gtMap ? readGtMap(o.gtMap, D) : null;
+    const gt = o.gtPoses ? gtRotations(o.gtPoses, source.n) : null;
 
-  await initTfjs('wasm');
-  const useEncoder = (o.init ?? 'search') === 'encoder';
-  const adapter = useEncoder
-    ? new EncoderAdapter(createEncoder({ box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 }))
-    : null;
-  const trainer = new SemiAmortizedTrainer(source, adapter, { ...o, init: useEncoder ? 'encoder' : 'search' });
-  const ckptPath = join(outdir, 'checkpoint.json');
-  const metricsPath = join(outdir, 'metrics.jsonl');
-  let wallBefore = 0;
-  removeStaleTempFiles(outdir); // temporaries of a killed earlier run
-  if (o.resume && existsSync(ckptPath)) {
-    const ck = readCheckpoint<Checkpoint>(ckptPath);
-    checkResumeCompatible(ckptPath, ck.options, { box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, particles: source.n });
-    if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
-    trainer.setState(ck.trainer);
-    wallBefore = ck.wall_s;
-    prepareRunLog(metricsPath, trainer.epoch); // drop lines of epochs the checkpoint does not have
-  } else {
-    prepareRunLog(metricsPath, 0);
-  }
-  const wall = (): number => wallBefore + (performance.now() - t0) / 1000;
-  let last: EpochMetrics | null = null;
-  while (!trainer.done) {
-    const st: EpochStats = trainer.trainEpoch(o.onProgress);
-    const m: EpochMetrics = {
-      epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: wall(),
-      head_usage: st.headUsage, pose_change_deg: st.poseChangeDeg, switched: st.switched,
-    };
-    if (gt) {
-      const pe = poseError(Float64Array.from(trainer.poses.rot), gt.rots,
-        Float64Array.from(trainer.poses.origin, (v) => v / scaleToWork), gt.origins);
-      m.rot_median_deg = pe.rot_median_deg;
-      m.shift_median_px = pe.shift_median_px;
-    }
-    if (gtMap) {
-      // ab-initio maps live in an arbitrary frame and hand: align onto the ground truth first
-      const al = alignMaps(gtMap, decoderMap(trainer), D, {});
-      m.res05_px = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
-    }
-    appendFileSync(metricsPath, JSON.stringify(m) + '\n');
-    writeCheckpoint(ckptPath, {
-      trainer: trainer.getState(),
-      encoder: trainer.encoder && adapter ? adapter.getEncoderState() : null,
-      wall_s: wall(),
-      options: { input: o.input, box: D, heads: o.heads ?? 7, seed: o.seed ?? 0, particles: source.n },
+    await initTfjs('wasm');
+    const useEncoder = (o.init ?? 'search') === 'encoder';
+    const adapter = useEncoder
+      ? new EncoderAdapter(createEncoder({ box: D, heads, seed, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 }))
+      : null;
+    const trainer = new SemiAmortizedTrainer(source, adapter, { ...o, init: useEncoder ? 'encoder' : 'search' });
+    const settings = { box: D, heads, seed, particles: source.n };
+    await job.open<Checkpoint>({
+      settings,
+      onOutdirReady: o.onOutdirReady,
+      restore: (ck) => {
+        if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
+        trainer.setState(ck.trainer);
+        return trainer.epoch;
+      },
     });
-    last = m;
-    writeLiveSnapshot(outdir, { epoch: st.epoch, map: decoderMap(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }); // dashboard (cryospin serve)
-    o.onEpoch?.(m);
+    const last = job.runEpochs<Checkpoint, EpochMetrics>({
+      done: () => trainer.done,
+      runEpoch: (clock) => {
+        const st: EpochStats = trainer.trainEpoch(o.onProgress);
+        const m: EpochMetrics = {
+          epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: clock.wall(),
+          head_usage: st.headUsage, pose_change_deg: st.poseChangeDeg, switched: st.switched,
+        };
+        if (gt) {
+          const pe = poseError(Float64Array.from(trainer.poses.rot), gt.rots,
+            Float64Array.from(trainer.poses.origin, (v) => v / scaleToWork), gt.origins);
+          m.rot_median_deg = pe.rot_median_deg;
+          m.shift_median_px = pe.shift_median_px;
+        }
+        if (gtMap) {
+          // ab-initio maps live in an arbitrary frame and hand: align onto the ground truth first
+          const al = alignMaps(gtMap, decoderMap(trainer), D, {});
+          m.res05_px = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
+        }
+        return m;
+      },
+      state: () => ({ trainer: trainer.getState(), encoder: trainer.encoder && adapter ? adapter.getEncoderState() : null }),
+      checkpointOptions: { input: o.input, ...settings },
+      live: (m) => ({ epoch: m.epoch, map: decoderMap(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }),
+      onEpoch: o.onEpoch,
+    });
+    source.close();
+    // Final outputs
+    const res = writeOutputs(set, trainer, outdir, source.apixAngstrom, scaleToWork, seed);
+    const result: ReconstructResult = { map: res.map, poses: res.poses, epochs: trainer.epoch, wall_s: job.clock.wall(), half_res0143_px: res.halfRes0143 };
+    if (gtMap) {
+      const al = alignMaps(gtMap, res.mapData, D, {});
+      result.res05_px_vs_gt = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
+    }
+    if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
+    writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
+    job.finish();
+    return result;
+  } finally {
+    source.close();
   }
-  source.close();
-  // Final outputs
-  const res = writeOutputs(set, trainer, outdir, source.apixAngstrom, scaleToWork, o.seed ?? 0);
-  const result: ReconstructResult = { map: res.map, poses: res.poses, epochs: trainer.epoch, wall_s: wall(), half_res0143_px: res.halfRes0143 };
-  if (gtMap) {
-    const al = alignMaps(gtMap, res.mapData, D, {});
-    result.res05_px_vs_gt = fscReport(gtMap, al.aligned, D, source.apixAngstrom).res05_px;
-  }
-  if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
-  writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-  return result;
 }
 
 /** A backprojection source over the particle set with the trainer's poses (working box). */

@@ -1,7 +1,8 @@
 /**
  * Every command spells the common options the same way (issue 7): `-o` is the output
  * (`--outdir` for a folder, `--output` for a file), `--box <N>`, `--apix <A>`, `--seed <K>`
- * (default 0), and `--json` with one description; bad numbers are usage errors (exit 2);
+ * (default 0), and `--json` with one description; every command reading particle images
+ * (argument <particles>) has `--allow-outside`; bad numbers are usage errors (exit 2);
  * a command with an output folder writes OUTDIR/run.log, and one that fails on bad input
  * before creating its folder leaves nothing behind.
  */
@@ -11,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildProgram, main } from '../../src/cli/main.js';
-import { JSON_DESCRIPTION } from '../../src/cli/options.js';
+import { ALLOW_OUTSIDE_DESCRIPTION, JSON_DESCRIPTION } from '../../src/cli/options.js';
 
 const commands = buildProgram().commands;
 
@@ -32,6 +33,18 @@ test('common options have one spelling across commands', () => {
       if (w !== undefined && !o.flags.endsWith(w)) problems.push(`${c.name()}: "${o.flags}" should be "${w}"`);
       if (o.long === '--seed' && o.defaultValue !== 0) problems.push(`${c.name()}: --seed default ${String(o.defaultValue)}`);
     }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('every command reading particles has --allow-outside, described alike', () => {
+  const readers = commands.filter((c) => c.registeredArguments.some((a) => a.name() === 'particles'));
+  assert.deepEqual(readers.map((c) => c.name()).sort(), ['backproject', 'downsample', 'predict-poses', 'reconstruct']);
+  const problems: string[] = [];
+  for (const c of readers) {
+    const o = c.options.find((x) => x.long === '--allow-outside');
+    if (!o) problems.push(`${c.name()}: no --allow-outside`);
+    else if (o.description !== ALLOW_OUTSIDE_DESCRIPTION) problems.push(`${c.name()}: --allow-outside described as "${o.description}"`);
   }
   assert.deepEqual(problems, []);
 });

@@ -12,7 +12,7 @@ import { loadParticles } from '../../io/particles.js';
 import { backproject, particleSetSource } from '../../recon/backproject.js';
 import { printResult } from '../output.js';
 import { stepProgress } from '../progress.js';
-import { apixOption, boxOption, jsonOption, outputFileOption, parseNumber as num, seedOption } from '../options.js';
+import { allowOutsideOption, apixOption, boxOption, jsonOption, outputFileOption, parseNumber as num, seedOption } from '../options.js';
 
 export interface BackprojectCliOptions {
   particles: string;
@@ -26,6 +26,8 @@ export interface BackprojectCliOptions {
   reg: number;
   noCtf?: boolean;
   ref?: string;
+  /** Accept image paths outside the particle file's folder. */
+  allowOutside?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -42,7 +44,7 @@ export interface BackprojectCliResult {
 }
 
 export function runBackproject(o: BackprojectCliOptions): BackprojectCliResult {
-  const set = loadParticles(o.particles, { apixAngstrom: o.apix });
+  const set = loadParticles(o.particles, { apixAngstrom: o.apix, allowOutside: o.allowOutside });
   if (set.particles.length === 0) throw new InputError(o.particles, 'no particles');
   if (o.box !== undefined && o.box > set.boxPx) {
     throw new InputError(o.particles, `--box ${o.box} is larger than the particle box ${set.boxPx} (only Fourier cropping is supported)`);
@@ -93,6 +95,7 @@ export function register(program: Command): void {
     .option('--no-ctf', 'ignore the CTF (images already CTF-free)')
     .addOption(seedOption('random seed of the half-set split'))
     .option('--chunk <N>', 'particles per chunk', num('--chunk', { int: true, min: 1 }), 256)
+    .addOption(allowOutsideOption())
     .addOption(jsonOption())
     .action((particles: string, raw: Record<string, unknown>) => {
       const o = { ...raw, particles, out: raw['output'], noCtf: raw['ctf'] === false } as unknown as BackprojectCliOptions;

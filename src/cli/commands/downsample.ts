@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { downsampleParticles } from '../../preprocess/downsample.js';
 import { printResult } from '../output.js';
-import { apixOption, jsonOption, outputFileOption, parseNumber } from '../options.js';
+import { allowOutsideOption, apixOption, jsonOption, outputFileOption, parseNumber } from '../options.js';
 import { stepProgress } from '../progress.js';
 
 export function register(program: Command): void {
@@ -16,11 +16,12 @@ export function register(program: Command): void {
     .addOption(outputFileOption('output: out.mrcs (stack) or out.star (stack beside it + metadata)').makeOptionMandatory())
     .addOption(apixOption())
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
+    .addOption(allowOutsideOption())
     .addOption(jsonOption())
-    .action((input: string, o: { box: number; output: string; apix?: number; ctf?: string; json?: boolean }) => {
+    .action((input: string, o: { box: number; output: string; apix?: number; ctf?: string; allowOutside?: boolean; json?: boolean }) => {
       let progress: ReturnType<typeof stepProgress> | null = null;
       try {
-        const r = downsampleParticles({ input, boxPx: o.box, output: o.output, apixAngstrom: o.apix, ctfPkl: o.ctf,
+        const r = downsampleParticles({ input, boxPx: o.box, output: o.output, apixAngstrom: o.apix, ctfPkl: o.ctf, allowOutside: o.allowOutside,
           onProgress: (d, n) => { progress ??= stepProgress('downsample', n, 'images'); progress.update(d); } });
         printResult(o.json ?? false, r, () => `downsampled ${r.n} particles to box ${r.boxPx} (${r.apixAngstrom.toFixed(4)} A/px)\n  stack: ${r.stack}` + (r.star ? `\n  star:  ${r.star}` : ''));
       } finally {

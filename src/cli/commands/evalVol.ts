@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { InputError } from '../../io/errors.js';
 import { writeMrc } from '../../io/mrc.js';
 import { hetVolumeMap } from '../../model/hetDecoder.js';
-import { readDecoderFile } from '../../recon/heterogeneousJob.js';
+import { readDecoderFile } from '../../recon/hetDecoderFile.js';
 import { printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
 

@@ -5,16 +5,13 @@
  * settings: working box, inversion, mask). With a symmetric-loss model the decoder picks, per
  * image, between the predicted pose and its in-plane pi rotation (as the run itself did).
  * Writes RELION 3.1 STAR (angles, origins in the input's pixels) and, with --pkl, a cryoDRGN pose.pkl.
+ * tfjs and the model code are imported when the command runs (so `--help` starts fast).
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { matrixToEuler } from '../../core/rotation.js';
 import { writePosePkl } from '../../io/cryodrgnPkl.js';
 import { loadParticles, type ParticleSet } from '../../io/particles.js';
 import { writeParticlesStar } from '../../io/relionStar.js';
-import { initTfjs } from '../../model/tfjsSetup.js';
-import { predictPoses } from '../../recon/amortized.js';
-import { loadAmortizedModel } from '../../recon/amortizedJob.js';
-import { DiskSource } from '../../recon/diskSource.js';
 import { log, printResult } from '../output.js';
 import { jsonOption } from '../options.js';
 
@@ -43,6 +40,9 @@ export interface PredictPosesResult {
 
 export async function runPredictPoses(o: PredictPosesOptions): Promise<PredictPosesResult> {
   const t0 = performance.now();
+  const [{ initTfjs }, { predictPoses }, { loadAmortizedModel }, { DiskSource }] = await Promise.all([
+    import('../../model/tfjsSetup.js'), import('../../recon/amortized.js'), import('../../recon/amortizedJob.js'), import('../../recon/diskSource.js'),
+  ]);
   await initTfjs('wasm');
   const model = loadAmortizedModel(o.checkpoint);
   const set = loadParticles(o.particles, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });

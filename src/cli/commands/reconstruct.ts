@@ -1,15 +1,11 @@
 /**
  * `cryospin reconstruct`: ab-initio reconstruction from particles with CTF and no poses
  * (semi-amortized cryoSPIN). Thin: parses options and calls runReconstructJob.
+ * The jobs (tfjs, kernels, report) are imported when the command runs, so `--help` starts fast.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import cliProgress from 'cli-progress';
-import { BACKEND_NAMES } from '../../core/backend/index.js';
 import type { SemiAmortizedOptions } from '../../recon/semiAmortized.js';
-import { runReconstructJob, type EpochMetrics, type ReconstructJobOptions } from '../../recon/reconstructJob.js';
-import { runAmortizedJob } from '../../recon/amortizedJob.js';
-import { runHeterogeneousJob } from '../../recon/heterogeneousJob.js';
-import { writeReport } from '../../report/report.js';
+import type { EpochMetrics, ReconstructJobOptions } from '../../recon/reconstructJob.js';
 import { log, printResult } from '../output.js';
 import { JSON_DESCRIPTION } from '../options.js';
 import { startServerProcess } from '../../server/serveProcess.js';
@@ -38,9 +34,10 @@ interface ReconstructCli {
 }
 
 /** The end-of-run report (OUTDIR/report.html + PNGs); a failure here never fails the run. */
-function writeRunReport(outdir: string, wanted: boolean | undefined): void {
+async function writeRunReport(outdir: string, wanted: boolean | undefined): Promise<void> {
   if (wanted === false) return;
   try {
+    const { writeReport } = await import('../../report/report.js');
     log(`report: ${writeReport(outdir).html}`);
   } catch (e) {
     log(`report: not written (${e instanceof Error ? e.message : String(e)})`);
@@ -101,7 +98,10 @@ export function register(program: Command): void {
     .option('--no-report', 'do not write OUTDIR/report.html and its PNGs at the end')
     .option('--json', JSON_DESCRIPTION)
     .action(async (input: string, o: ReconstructCli) => {
-      if (o.serve) log(`dashboard: ${(await startServerProcess(o.outdir, { host: o.serveHost, port: o.servePort })).url}`);
+      // the dashboard starts once the input is validated and the output folder exists (bad input creates nothing)
+      const onOutdirReady = async (): Promise<void> => {
+        if (o.serve) log(`dashboard: ${(await startServerProcess(o.outdir, { host: o.serveHost, port: o.servePort })).url}`);
+      };
       if (o.init !== 'search' && o.init !== 'encoder') throw new InvalidArgumentError(`--init must be search or encoder, got "${o.init}"`);
       const radii = o.searchRadius.split(',').map(Number);
       if (radii.length !== 2 || radii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--search-radius expects two positive numbers "r0,r1", got "${o.searchRadius}"`);
@@ -110,32 +110,35 @@ export function register(program: Command): void {
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
       if (o.mode === 'heterogeneous') {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
+        const { runHeterogeneousJob } = await import('../../recon/heterogeneousJob.js');
         const h = await runHeterogeneousJob({
-          input, outdir: o.outdir, box: o.box, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
+          input, outdir: o.outdir, onOutdirReady, box: o.box, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
           gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, seed: o.seed, batchSize: o.batchSize,
           zdim: o.zdim, consensusEpochs: o.consensusEpochs, hetEpochs: o.hetEpochs, initPoses: o.initPoses,
           consensus: { searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift },
           onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
             (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
         });
-        writeRunReport(o.outdir, o.report);
+        await writeRunReport(o.outdir, o.report);
         printResult(o.json ?? false, h, () => `z: ${h.z}\ndecoder: ${h.decoder}\nposes: ${h.poses}\nepochs: ${h.epochs}, ${h.wall_s.toFixed(1)} s`);
         return;
       }
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
       if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');
+      const { default: cliProgress } = await import('cli-progress');
       const bar = new cliProgress.SingleBar({
         format: 'epoch {epoch} [{stage}] {bar} {value}/{total} batches | loss {loss} | ETA {eta_formatted} | {res}',
         stream: process.stderr, hideCursor: false, noTTYOutput: false, etaBuffer: 50,
       }, cliProgress.Presets.shades_classic);
       let started = -1;
       let res = '';
+      const { BACKEND_NAMES } = await import('../../core/backend/index.js');
       if (!(BACKEND_NAMES as readonly string[]).includes(o.backend)) throw new InvalidArgumentError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${o.backend}"`);
       const opts: ReconstructJobOptions = {
         // SemiAmortizedOptions.backend is typed 'ts' | 'wasm'; createSlicer accepts every BackendName (incl. 'webgpu')
         backend: o.backend as SemiAmortizedBackend,
-        input, outdir: o.outdir, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
+        input, outdir: o.outdir, onOutdirReady, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
         marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder, lrPose: o.lrPose, poseSteps: o.poseSteps,
@@ -156,10 +159,10 @@ export function register(program: Command): void {
         },
       };
       const r = o.mode === 'amortized'
-        ? await runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad,
+        ? await (await import('../../recon/amortizedJob.js')).runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad,
           lrVolume: o.decoder === 'grid' ? o.lrVolume : undefined, lrFourierNet: o.decoder === 'fouriernet' ? o.lrVolume : undefined })
-        : await runReconstructJob(opts);
-      writeRunReport(o.outdir, o.report);
+        : await (await import('../../recon/reconstructJob.js')).runReconstructJob(opts);
+      await writeRunReport(o.outdir, o.report);
       printResult(o.json ?? false, r, () => `map: ${r.map}\nposes: ${r.poses}\nepochs: ${r.epochs}, ${r.wall_s.toFixed(1)} s` +
         (r.res05_px_vs_gt !== undefined ? `\nFSC 0.5 vs ground truth: ${r.res05_px_vs_gt.toFixed(2)} px` : '') +
         (r.rot_median_deg_vs_gt !== undefined ? `\nmedian rotation error: ${r.rot_median_deg_vs_gt.toFixed(2)} deg` : ''));

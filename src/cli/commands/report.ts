@@ -3,10 +3,8 @@
  * (fsc.png, slices.png, poses.png, loss.png, ...) of a finished or running reconstruction
  * (src/report/report.ts).
  */
-import type { Command } from 'commander';
 import { writeReport, type ReportResult } from '../../report/report.js';
 import { printResult } from '../output.js';
-import { jsonOption } from '../options.js';
 
 export function runReport(outdir: string, o: { json?: boolean } = {}): ReportResult {
   const r = writeReport(outdir);
@@ -14,11 +12,5 @@ export function runReport(outdir: string, o: { json?: boolean } = {}): ReportRes
   return r;
 }
 
-export function register(program: Command): void {
-  program
-    .command('report')
-    .description('write OUTDIR/report.html (self-contained) and PNGs of the FSC, map slices, viewing directions and loss')
-    .argument('<outdir>', 'the run folder (reconstruct -o)')
-    .addOption(jsonOption())
-    .action((outdir: string, o: { json?: boolean }) => { runReport(outdir, { json: o.json === true }); });
-}
+/** The command's options and action live in reportCommand.ts (loaded without the plotting libraries). */
+export { register } from './reportCommand.js';

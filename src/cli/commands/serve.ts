@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { startServer, type RunningServer } from '../../server/server.js';
+import type { RunningServer } from '../../server/server.js';
 import { jsonOption, parseNumber } from '../options.js';
 
 export interface ServeOptions {
@@ -16,6 +16,7 @@ export interface ServeOptions {
 }
 
 export async function runServe(outdir: string, o: ServeOptions = {}): Promise<RunningServer> {
+  const { startServer } = await import('../../server/server.js'); // loaded when used: `--help` stays fast
   const s = await startServer(outdir, { host: o.host ?? '127.0.0.1', port: o.port ?? 0, log: (l) => process.stderr.write(l + '\n') });
   if (o.json) process.stdout.write(JSON.stringify({ url: s.url, host: s.host, port: s.port, outdir: resolve(outdir) }) + '\n');
   if (o.host && o.host !== '127.0.0.1' && o.host !== 'localhost' && o.host !== '::1') {
