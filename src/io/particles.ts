@@ -20,7 +20,9 @@ import { ctfParamsAt, readCtfPkl, readPosePkl } from './cryodrgnPkl.js';
 import { csPosesToRelion, readCsParticles } from './cs.js';
 import { InputError } from './errors.js';
 import { openMrcStack, type MrcStack } from './mrc.js';
+import { particleStack, recordsView, type NumColumn, type ParticleColumns } from './particleTable.js';
 import { readRelionParticles, resolveDataPath } from './relionStar.js';
+import { readRelionColumns, type RelionColumnsDraft } from './relionStarColumns.js';
 
 export interface ParticleRecord {
   /** Absolute path of the image stack. */
@@ -40,7 +42,10 @@ export interface ParticleSet {
   source: string;
   boxPx: number;
   apixAngstrom: number;
+  /** One record per particle (for a compact set: a read-only view of `columns`, see particleTable.ts). */
   particles: ParticleRecord[];
+  /** Compact sets (large STAR files): the same values as typed-array columns. */
+  columns?: ParticleColumns;
 }
 
 export interface LoadParticlesOptions {
@@ -63,7 +68,16 @@ export interface LoadParticlesOptions {
    * true). Set false to convert metadata without the images (then boxPx/apixAngstrom may be needed).
    */
   checkStacks?: boolean;
+  /**
+   * Hold the per-particle values as typed-array columns (particleTable.ts; STAR input only, read
+   * in chunks): default for STAR files of 8 MiB and more (~60,000 particles). The result is the
+   * same set; `particles` is then a read-only view.
+   */
+  compactTable?: boolean;
 }
+
+/** STAR files from this size on are read into a compact table by default. */
+export const COMPACT_TABLE_MIN_BYTES = 8 << 20;
 
 export type ParticleFormat = 'star' | 'cs' | 'mrcs';
 
@@ -109,6 +123,12 @@ export function detectParticleFormat(path: string): ParticleFormat {
 export function loadParticles(path: string, opts: LoadParticlesOptions = {}): ParticleSet {
   if (!existsSync(path)) throw new InputError(path, 'file not found');
   const format = detectParticleFormat(path);
+  if (format === 'star' && (opts.compactTable ?? statSync(path).size >= COMPACT_TABLE_MIN_BYTES)) {
+    const cols = readRelionColumns(path, { allowOutside: opts.allowOutside, datadir: opts.datadir, amplitudeContrast: opts.amplitudeContrast });
+    const set = cols ? settleColumns(path, cols, opts) : null;
+    if (set) return set;
+    // not plain enough for the fast path, or something to report: the ordinary route below says what
+  }
   const drafts = format === 'star' ? starDrafts(path, opts) : format === 'cs' ? csDrafts(path, opts) : stackDrafts(path, opts);
   return settle(path, format, drafts, opts);
 }
@@ -318,6 +338,45 @@ function settle(source: string, format: ParticleFormat, drafts: Draft[], opts: L
   return { source, boxPx: b, apixAngstrom: a, particles };
 }
 
+/**
+ * settle() for a compact table: the same checks and the same values; null whenever a check fails
+ * (the ordinary route then reports the error with its message and location).
+ */
+function settleColumns(source: string, d: RelionColumnsDraft, opts: LoadParticlesOptions): ParticleSet | null {
+  if (opts.apixAngstrom !== undefined && (!(opts.apixAngstrom > 0) || (d.apixAngstrom !== null && !relClose(d.apixAngstrom, opts.apixAngstrom)))) return null;
+  if (opts.boxPx !== undefined && d.boxPx !== null && opts.boxPx !== d.boxPx) return null;
+  let box: number | null = d.boxPx;
+  const stackApix: number[] = [];
+  if (opts.checkStacks === false) box = d.boxPx ?? opts.boxPx ?? null;
+  else {
+    const count: number[] = [];
+    for (const p of d.stackPaths) {
+      if (!existsSync(p) || !statSync(p).isFile()) return null;
+      let st: MrcStack;
+      try { st = openMrcStack(p); } catch { return null; }
+      st.close();
+      if (st.nx !== st.ny || (box !== null && st.nx !== box)) return null;
+      box ??= st.nx;
+      count.push(st.n);
+      if (st.apix !== null && st.apix > 0) stackApix.push(st.apix);
+    }
+    for (let i = 0; i < d.n; i++) if (d.stackIndex[i]! >= count[d.stackId[i]!]!) return null;
+  }
+  if (box === null) return null;
+  const apix = d.apixAngstrom ?? opts.apixAngstrom ?? stackApix[0] ?? null;
+  if (apix === null) return null;
+  let originPx = d.origin;
+  if (originPx && d.originInAngstrom) {
+    const conv = (c: NumColumn): NumColumn => (typeof c === 'number' ? c / apix : c.map((v) => v / apix));
+    originPx = [conv(originPx[0]), conv(originPx[1])];
+  }
+  const columns: ParticleColumns = {
+    n: d.n, stackPaths: d.stackPaths, stackId: d.stackId, stackIndex: d.stackIndex, ctf: d.ctf,
+    eulerDeg: d.eulerDeg, originPx, classNumber: d.classNumber,
+  };
+  return { source, boxPx: box, apixAngstrom: apix, particles: recordsView(columns), columns };
+}
+
 /** Reads particle images through a small cache of open stacks; call close() when done. */
 export class ParticleImageReader {
   private readonly open = new Map<string, MrcStack>();
@@ -347,15 +406,15 @@ export class ParticleImageReader {
     const per = D * D;
     const dest = out ?? new Float32Array(ids.length * per);
     if (dest.length < ids.length * per) throw new RangeError(`read: out holds ${dest.length} < ${ids.length * per} values`);
-    const ps = this.set.particles;
+    const set = this.set;
     let k = 0;
     while (k < ids.length) {
-      const p = ps[ids[k]];
-      if (p === undefined) throw new RangeError(`particle ${ids[k]} is not in the set (${ps.length} particles)`);
+      const p = particleStack(set, ids[k]);
+      if (p === undefined) throw new RangeError(`particle ${ids[k]} is not in the set (${set.particles.length} particles)`);
       // Extend a run of consecutive images in the same stack.
       let m = k + 1;
       while (m < ids.length) {
-        const q = ps[ids[m]];
+        const q = particleStack(set, ids[m]);
         if (q === undefined || q.stackPath !== p.stackPath || q.stackIndex !== p.stackIndex + (m - k)) break;
         m++;
       }

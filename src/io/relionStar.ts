@@ -125,14 +125,16 @@ class Table {
   }
 }
 
-function loopOf(block: StarBlock): StarLoop | null {
+/** The block's first loop, or its pairs as a one-row table (null when empty). */
+export function loopOf(block: StarBlock): StarLoop | null {
   if (block.loops.length > 0) return block.loops[0];
   const keys = Object.keys(block.pairs);
   if (keys.length === 0) return null;
   return { columns: keys, rows: [keys.map((k) => block.pairs[k])], line: 0 };
 }
 
-function findParticleBlock(star: StarFile, file: string): StarBlock {
+/** The block holding the particle table (throws InputError when there is none). */
+export function findParticleBlock(star: StarFile, file: string): StarBlock {
   const withImages = (b: StarBlock): boolean => loopOf(b)?.columns.includes('_rlnImageName') ?? false;
   for (const name of ['particles', 'images', '']) {
     const b = star.blocks.find((x) => x.name === name && withImages(x));
@@ -143,7 +145,8 @@ function findParticleBlock(star: StarFile, file: string): StarBlock {
   throw new InputError(file, 'no particle table: no data block has an _rlnImageName column', { field: '_rlnImageName' });
 }
 
-function readOptics(star: StarFile, file: string): RelionOpticsGroup[] | null {
+/** The data_optics groups, or null for a RELION 3.0 file (throws InputError on a bad table). */
+export function readOptics(star: StarFile, file: string): RelionOpticsGroup[] | null {
   const block = star.blocks.find((b) => b.name === 'optics');
   const loop = block ? loopOf(block) : null;
   if (!loop) return null;

@@ -17,6 +17,7 @@ import { fourierCropImage } from '../core/resample.js';
 import { Rng } from '../core/rng.js';
 import { InputError } from '../io/errors.js';
 import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
+import { firstWithoutCtf, particleCtf } from '../io/particleTable.js';
 import { assembleBatch } from './batch.js';
 import { ReadAhead } from './readAhead.js';
 import type { ParticleBatch, ParticleSource } from './types.js';
@@ -58,7 +59,7 @@ export class DiskSource implements ParticleSource {
     this.D = D;
     this.apixAngstrom = (set.apixAngstrom * D0) / D;
     this.invert = opts.invert ?? false;
-    const missing = set.particles.findIndex((p) => p.ctf === null);
+    const missing = firstWithoutCtf(set);
     if (missing >= 0) throw new InputError(set.source, 'particle has no CTF parameters (give a STAR/.cs with CTF, or --ctf ctf.pkl)', { record: missing });
     this.reader = new ParticleImageReader(set);
     this.ahead = opts.readAhead === false ? null : new ReadAhead(set);
@@ -134,21 +135,20 @@ export class DiskSource implements ParticleSource {
     const ctf = new Float32Array(B * P);
     const sgn = this.invert ? -1 : 1;
     const D0 = this.set.boxPx;
-    const all = this.reader.read(Array.from(indices)); // one positioned read per run of consecutive images
+    // one positioned read per run of consecutive images; at the stack's box straight into `images`
+    const all = this.reader.read(Array.from(indices), D === D0 ? images : undefined);
+    const scale = this.scale;
+    const mask = this.mask;
     for (let b = 0; b < B; b++) {
       const i = indices[b]!;
-      const one = all.subarray(b * D0 * D0, (b + 1) * D0 * D0);
-      const img = D === D0 ? one : fourierCropImage(one, D0, D);
+      const img = D === D0 ? images.subarray(b * P, (b + 1) * P) : fourierCropImage(all.subarray(b * D0 * D0, (b + 1) * D0 * D0), D0, D);
       let m = 0;
-      for (const v of img) m += v;
+      for (let k = 0; k < P; k++) m += img[k]!;
       m /= P;
-      for (let k = 0; k < P; k++) {
-        let v = sgn * (img[k]! - m) * this.scale;
-        if (this.mask) v *= this.mask[k]!;
-        img[k] = v;
-      }
-      images.set(img, b * P);
-      ctf2D(this.set.particles[i]!.ctf as CtfParams, D, this.apixAngstrom, ctf.subarray(b * P, (b + 1) * P));
+      const out = images.subarray(b * P, (b + 1) * P);
+      if (mask) for (let k = 0; k < P; k++) out[k] = sgn * (img[k]! - m) * scale * mask[k]!;
+      else for (let k = 0; k < P; k++) out[k] = sgn * (img[k]! - m) * scale;
+      ctf2D(particleCtf(this.set, i) as CtfParams, D, this.apixAngstrom, ctf.subarray(b * P, (b + 1) * P));
     }
     return assembleBatch(indices, D, images, ctf);
   }

@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { readMrcHeader } from '../io/mrc.js';
 import type { ParticleSet } from '../io/particles.js';
+import { particleStack } from '../io/particleTable.js';
 
 const WORKER = `const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
@@ -60,13 +61,14 @@ export class ReadAhead {
   /** Byte ranges [path, position, length] covering the images of `indices` (runs merged). */
   ranges(indices: Uint32Array): Array<[string, number, number]> {
     const out: Array<[string, number, number]> = [];
-    const ps = this.set.particles;
+    const set = this.set;
     let k = 0;
     while (k < indices.length) {
-      const p = ps[indices[k]!]!;
+      const p = particleStack(set, indices[k]!);
+      if (p === undefined) throw new RangeError(`particle ${indices[k]} is not in the set`);
       let m = k + 1;
       while (m < indices.length) {
-        const q = ps[indices[m]!];
+        const q = particleStack(set, indices[m]!);
         if (q === undefined || q.stackPath !== p.stackPath || q.stackIndex !== p.stackIndex + (m - k)) break;
         m++;
       }

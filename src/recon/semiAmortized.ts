@@ -197,8 +197,10 @@ export class SemiAmortizedTrainer {
     this.opts = { ...SEMI_AMORTIZED_DEFAULTS, ...opts };
     this.encoder = encoder;
     this.rng = new Rng(this.opts.seed);
-    this.grid = createHartleyGrid(source.D);
     this.slicer = createSlicer(this.opts.backend);
+    // the volume lives where the slice kernels read it (wasm heap: no copy per kernel call)
+    const Dv = createHartleyGrid(source.D).Dv;
+    this.grid = createHartleyGrid(source.D, this.slicer.alloc(Dv * Dv * Dv));
     for (let i = 0; i < this.grid.values.length; i++) this.grid.values[i] = this.opts.initScale * this.rng.normal();
     this.volOpt = new PreconditionedMomentum(this.grid.values.length, { lr: this.volumeLr(encoder ? this.opts.lrVolumeEncoderStage : this.opts.lrVolumeAutodecode) });
     this.poses = createPoseTable(source.n);
@@ -545,11 +547,12 @@ export class SemiAmortizedTrainer {
       orig[2 * b] = this.poses.origin[2 * i]!;
       orig[2 * b + 1] = this.poses.origin[2 * i + 1]!;
     }
-    const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
-    const dS: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const { slices, dS } = this.work(B * P);
     const dO = new Float64Array(2 * B);
     const dR = new Float64Array(9 * B);
     const gw = new Float64Array(3);
+    const g = new Float64Array(5);
+    const upd = new Float64Array(5);
     const [b1, b2] = this.opts.poseBetas;
     // pose step size decays as 1/(1 + epochs since the switch): large steps to pull the
     // initial poses in, then smaller ones so they settle instead of chasing the noise
@@ -563,12 +566,11 @@ export class SemiAmortizedTrainer {
       for (let b = 0; b < B; b++) {
         const i = batch.indices[b]!;
         leftPerturbationGrad(dR, 9 * b, rots, 9 * b, gw, 0);
-        const g = [gw[0]!, gw[1]!, gw[2]!, dO[2 * b]!, dO[2 * b + 1]!];
+        g[0] = gw[0]!; g[1] = gw[1]!; g[2] = gw[2]!; g[3] = dO[2 * b]!; g[4] = dO[2 * b + 1]!;
         pt.adamT[i] += 1;
         const t = pt.adamT[i]!;
         const c1 = 1 / (1 - Math.pow(b1, t));
         const c2 = 1 / (1 - Math.pow(b2, t));
-        const upd = new Float64Array(5);
         for (let k = 0; k < 5; k++) {
           const mi = b1 * pt.adamM[5 * i + k]! + (1 - b1) * g[k]!;
           const vi = b2 * pt.adamV[5 * i + k]! + (1 - b2) * g[k]! * g[k]!;
@@ -600,7 +602,8 @@ export class SemiAmortizedTrainer {
     }
     const invB = 1 / B;
     for (let i = 0; i < B * P; i++) { dS.re[i] *= invB; dS.im[i] *= invB; }
-    const dH = new Float32Array(this.grid.values.length);
+    const dH = this.work(B * P).dH;
+    dH.fill(0);
     this.slicer.backward(this.grid, rots, B, dS, dH, null, disc);
     this.volOpt.step(this.grid.values, dH, this.curvature(batch, rots));
     let total = 0;
@@ -618,11 +621,29 @@ export class SemiAmortizedTrainer {
     const B = batch.B;
     const disc = this.disc();
     const s = 1 / (disc.pix.length * B);
-    const w: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
+    const { curvW: w, curv: out } = this.work(B * P);
+    w.im.fill(0, 0, B * P);
     for (let i = 0; i < B * P; i++) { const c = batch.ctf[i]!; w.re[i] = c * c * s; }
-    const out = new Float32Array(this.grid.values.length);
+    out.fill(0);
     this.slicer.backward(this.grid, rots, B, w, out, null, disc);
     return out;
+  }
+
+  private workBufs: { n: number; slices: Complex; dS: Complex; dH: Float32Array; curvW: Complex; curv: Float32Array } | null = null;
+
+  /**
+   * Reused buffers of the auto-decoding step (allocated by the slicer, i.e. in the wasm heap, so
+   * the kernels use them in place), sized for at least n = B·D² slice values. Callers clear what
+   * they accumulate into; the kernels and the loss overwrite the rest.
+   */
+  private work(n: number) {
+    if (!this.workBufs || this.workBufs.n < n) {
+      const m = Math.max(n, this.opts.batchSize * this.source.D * this.source.D);
+      const a = (k: number): Float32Array => this.slicer.alloc(k);
+      const nv = this.grid.values.length;
+      this.workBufs = { n: m, slices: { re: a(m), im: a(m) }, dS: { re: a(m), im: a(m) }, dH: a(nv), curvW: { re: a(m), im: a(m) }, curv: a(nv) };
+    }
+    return this.workBufs;
   }
 
   /** Median change (deg) of the encoder's best-head rotation on the monitor subset since the last call. */

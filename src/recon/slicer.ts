@@ -14,6 +14,11 @@ export interface Slicer {
   render(grid: HartleyGrid, rots: Float64Array, B: number, out: Complex, disc: DiscIndex): void;
   /** Adds dL/dH into dGrid (if given); writes dL/dA (9 per slice) into dRots (if given). */
   backward(grid: HartleyGrid, rots: Float64Array, B: number, dSlices: Complex, dGrid: Float32Array | null, dRots: Float64Array | null, disc: DiscIndex): void;
+  /**
+   * A zeroed float32 buffer the slice operations use in place (the wasm backend's heap: no copy in
+   * or out per call); a plain array for the TS reference. Any Float32Array works as well.
+   */
+  alloc(n: number): Float32Array;
   dispose(): void;
 }
 
@@ -21,6 +26,7 @@ export const tsSlicer: Slicer = {
   name: 'ts',
   render: (grid, rots, B, out, disc) => renderSlices(grid, rots, B, out, disc),
   backward: (grid, rots, B, dS, dGrid, dRots, disc) => renderSlicesBackward(grid, rots, B, dS, dGrid, dRots, disc),
+  alloc: (n) => new Float32Array(n),
   dispose: () => undefined,
 };
 
@@ -56,6 +62,7 @@ class BackendSlicer implements Slicer {
     if (dGrid) this.be.scatterHartley(g, grid.D, R, grid.Dv, dGrid, opts);
     if (dRots) this.be.hartleyRotationGradient(grid.values, grid.Dv, R, grid.D, g, dRots.subarray(0, 9 * B), opts);
   }
+  alloc(n: number): Float32Array { return this.be.allocFloat32(n); }
   dispose(): void { this.be.dispose(); }
 }
 
