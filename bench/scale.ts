@@ -15,7 +15,7 @@
  * Each N runs in a fresh child process (so peak RSS is per N): load the STAR, open the stream,
  * build the trainer (no encoder: it starts in auto-decoding; poses from the pose table), plan the
  * epoch for read-ahead, run ONE epoch -- stopped after --time-limit-s if not finished (the report
- * then says which fraction ran; nothing is extrapolated) -- then write a checkpoint (pose table
+ * then says which fraction ran, and the full-epoch time is only a projection at the measured rate, in parentheses) -- then write a checkpoint (pose table
  * float32). Peak RSS = process.resourceUsage().maxRSS and VmHWM from /proc/self/status.
  * Outputs bench/results/scale.json and scale.md.
  */
@@ -41,6 +41,10 @@ interface ChildResult {
   /** Peak RSS before the checkpoint is written (load + the epoch part that ran). */
   maxRssBeforeCheckpointMiB?: number;
   poseTableMiB: number; checkpointMiB: number; checkpointS: number;
+  /** After loading (GC'd when --expose-gc): JS heap, typed-array bytes, and the compact particle table's columns (0: object records). */
+  heapAfterLoadMiB?: number; arrayBuffersAfterLoadMiB?: number; particleTableMiB?: number;
+  /** Full-epoch wall time at the measured rate (a projection when the epoch was stopped). */
+  projectedEpochS?: number;
   readAhead: { requested: number; dropped: number; planHits: number; planMisses: number };
 }
 
@@ -68,7 +72,11 @@ async function child(): Promise<void> {
   const source = new DiskSource(set, { box, seed: 0 });
   const trainer = new SemiAmortizedTrainer(source, null, { seed: 0, batchSize, backend, init: 'encoder', epochs: 1 });
   const loadS = (performance.now() - t0) / 1000;
-  const rssAfterLoadMiB = process.memoryUsage().rss / 2 ** 20;
+  (globalThis as { gc?: () => void }).gc?.();
+  const mu = process.memoryUsage();
+  const rssAfterLoadMiB = mu.rss / 2 ** 20;
+  const { columnsBytes } = await import('../src/io/particleTable.js');
+  const particleTableMiB = set.columns ? columnsBytes(set.columns) / 2 ** 20 : 0;
   // The trainer draws its epoch order from its Rng: replay that draw on a copy to plan read-ahead.
   const peek = new Rng(0);
   peek.setState(trainer.rng.getState());
@@ -105,6 +113,8 @@ async function child(): Promise<void> {
     n, box, batchSize, backend, loadS, epochWallS, particlesDone: done, epochFraction: done / n, completed,
     throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, maxRssBeforeCheckpointMiB, vmHwmMiB: vmHwmMiB(),
     rssAfterLoadMiB, poseTableMiB, checkpointMiB, checkpointS, readAhead: { ...source.readAheadStats },
+    heapAfterLoadMiB: mu.heapUsed / 2 ** 20, arrayBuffersAfterLoadMiB: mu.arrayBuffers / 2 ** 20, particleTableMiB,
+    projectedEpochS: n / (done / epochWallS),
   };
   process.stdout.write(JSON.stringify(r) + '\n');
 }
@@ -180,8 +190,9 @@ async function makeTiled(baseStar: string, N: number, outDir: string): Promise<s
 
 function table(rows: ChildResult[]): string {
   const f = (x: number, d = 1): string => x.toFixed(d);
-  const head = '| N | epoch run | wall s | particles/s | peak RSS MiB (maxRSS) | VmHWM MiB | peak before checkpoint MiB | RSS after load MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|---|\n';
-  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${r.maxRssBeforeCheckpointMiB === undefined ? '-' : f(r.maxRssBeforeCheckpointMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
+  const head = '| N | epoch run | wall s | particles/s | full epoch h (projected) | peak RSS MiB (maxRSS) | VmHWM MiB | peak before checkpoint MiB | RSS after load MiB | JS heap after load MiB | particle table MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+  const opt = (x: number | undefined, d = 1): string => (x === undefined ? '-' : f(x, d));
+  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${r.completed ? f(r.epochWallS / 3600, 2) : `(${f(r.n / r.throughputParticlesPerS / 3600, 2)})`} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${r.maxRssBeforeCheckpointMiB === undefined ? '-' : f(r.maxRssBeforeCheckpointMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${opt(r.heapAfterLoadMiB, 0)} | ${r.particleTableMiB === undefined ? '-' : r.particleTableMiB === 0 ? 'objects' : f(r.particleTableMiB)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -200,7 +211,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const star = N === 10000 && !flag('tile-base') ? baseStar : await makeTiled(baseStar, N, join(work, `n${N}`));
     console.error(`scale: N=${N} data ready (${((performance.now() - t0) / 1000).toFixed(0)} s): ${star}`);
-    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', '--star', star, '--box', String(box),
+    const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--child', '--star', star, '--box', String(box),
       '--time-limit-s', String(limitS), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm')],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`child for N=${N} failed (status ${r.status})`);
@@ -217,7 +228,9 @@ async function main(): Promise<void> {
   const md = `# Scale: one auto-decoding epoch vs number of particles\n\n` +
     `Box ${box}, batch ${merged[0]?.batchSize ?? 32}, slice kernels ${merged[0]?.backend ?? 'wasm'} (1 thread), DiskSource with read-ahead. ` +
     `Stacks above 10^4 repeat a simulated 10^4-particle base stack (see bench/scale.ts). ` +
-    `"epoch run" < 100%: the epoch was stopped at the time limit; throughput is over the part that ran.\n\n` +
+    `"epoch run" < 100%: the epoch was stopped at the time limit; throughput is over the part that ran and the full-epoch time in parentheses is a projection at that rate. ` +
+    `Particle files of 8 MiB and more load into the compact particle table (typed-array columns, src/io/particleTable.ts); "objects": one JS object per particle. ` +
+    `JS heap after load: after a full GC.\n\n` +
     table(merged) + `\nMachine: ${meta.cpus} x ${meta.cpuModel}, load average at the end ${meta.loadavg.map((x) => x.toFixed(1)).join(' ')} ` +
     `(shared with other jobs: throughput is a lower bound), ${meta.node}, ${meta.date}.\nCommand: \`${meta.command}\`\n`;
   writeFileSync(outJson.replace(/\.json$/, '.md'), md);
