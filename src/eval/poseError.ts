@@ -269,3 +269,78 @@ export function poseError(
     frob_sq_median: median(frob), globalQ: Q, perParticleDeg: deg,
   };
 }
+
+/**
+ * A (pseudo-)symmetry of the TRUE map: V(x) ≈ V(S·x + u), coordinates in voxels about the box
+ * centre. Then pose G with origin o and pose G' = G·S^T with origin o + rows 0, 1 of G'·u give the
+ * same image (sum_z V(G^T w) = sum_z V(G'^T (w + G' u))).
+ */
+export interface MapSymmetryOp {
+  rotation: ArrayLike<number>;
+  shiftPx?: ArrayLike<number>;
+}
+
+export interface SymmetricPoseErrorResult extends PoseErrorResult {
+  /** Fraction of particles scored against a symmetry mate of their true pose (not the identity). */
+  mate_fraction: number;
+}
+
+/**
+ * Pose error modulo a (pseudo-)symmetry of the true map: each particle is scored against the
+ * member of {G_i} ∪ {G_i·S_k^T} (origins moved accordingly) closest to its predicted rotation in
+ * the globally aligned frame. The global rotation/hand and the per-particle choice are
+ * alternated until the choice is stable (<= 10 rounds). For a map that is only pseudo-symmetric
+ * this is a diagnostic beside the plain figure, not a replacement for it.
+ */
+export function poseErrorModSymmetry(
+  predRot: Float64Array, trueRot: Float64Array,
+  predShiftPx: Float64Array | null, trueShiftPx: Float64Array | null,
+  symmetry: readonly MapSymmetryOp[], opts: PoseErrorOptions = {},
+): SymmetricPoseErrorResult {
+  const n = predRot.length / 9;
+  const ops = symmetry.map((s) => {
+    if (s.rotation.length !== 9) throw new RangeError('poseErrorModSymmetry: a symmetry rotation needs 9 entries');
+    return { St: [0, 1, 2].flatMap((r) => [0, 1, 2].map((c) => s.rotation[3 * c + r]!)), u: s.shiftPx ? Array.from(s.shiftPx) : [0, 0, 0] };
+  });
+  const choice = new Int32Array(n); // 0 = identity, k + 1 = ops[k]
+  const G = trueRot.slice();
+  const O = trueShiftPx ? trueShiftPx.slice() : null;
+  let r = poseError(predRot, G, predShiftPx, O, opts);
+  const PQ = new Float64Array(9);
+  for (let round = 0; round < 10; round++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const o = 9 * i;
+      for (let a = 0; a < 3; a++) for (let c = 0; c < 3; c++) {
+        const sgn = r.mirrored && a === 2 ? -1 : 1;
+        PQ[3 * a + c] = sgn * (predRot[o + 3 * a]! * r.globalQ[c]! + predRot[o + 3 * a + 1]! * r.globalQ[3 + c]! + predRot[o + 3 * a + 2]! * r.globalQ[6 + c]!);
+      }
+      let best = 0, bestD = Infinity;
+      for (let k = 0; k <= ops.length; k++) {
+        let d = 0;
+        for (let a = 0; a < 3; a++) for (let c = 0; c < 3; c++) {
+          const g = k === 0 ? trueRot[o + 3 * a + c]!
+            : trueRot[o + 3 * a]! * ops[k - 1]!.St[c]! + trueRot[o + 3 * a + 1]! * ops[k - 1]!.St[3 + c]! + trueRot[o + 3 * a + 2]! * ops[k - 1]!.St[6 + c]!;
+          d += (g - PQ[3 * a + c]!) ** 2;
+        }
+        if (d < bestD) { bestD = d; best = k; }
+      }
+      if (best !== choice[i]) changed++;
+      choice[i] = best;
+      if (best === 0) { G.set(trueRot.subarray(o, o + 9), o); if (O) { O[2 * i] = trueShiftPx![2 * i]!; O[2 * i + 1] = trueShiftPx![2 * i + 1]!; } continue; }
+      const { St, u } = ops[best - 1]!;
+      for (let a = 0; a < 3; a++) for (let c = 0; c < 3; c++) {
+        G[o + 3 * a + c] = trueRot[o + 3 * a]! * St[c]! + trueRot[o + 3 * a + 1]! * St[3 + c]! + trueRot[o + 3 * a + 2]! * St[6 + c]!;
+      }
+      if (O) {
+        O[2 * i] = trueShiftPx![2 * i]! + G[o]! * u[0]! + G[o + 1]! * u[1]! + G[o + 2]! * u[2]!;
+        O[2 * i + 1] = trueShiftPx![2 * i + 1]! + G[o + 3]! * u[0]! + G[o + 4]! * u[1]! + G[o + 5]! * u[2]!;
+      }
+    }
+    r = poseError(predRot, G, predShiftPx, O, opts);
+    if (changed === 0) break;
+  }
+  let mates = 0;
+  for (const c of choice) if (c !== 0) mates++;
+  return { ...r, mate_fraction: mates / n };
+}
