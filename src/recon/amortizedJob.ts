@@ -5,7 +5,8 @@
  * pose and the semi-amortized job's writers produce the same outputs (map.mrc, half maps, fsc.json,
  * map_decoder.mrc, poses.star, pose.pkl, result.json). The checkpoint holds the encoder's and the
  * decoder's full state plus the preprocessing settings, so `predict-poses` can run the encoder on
- * new particles.
+ * new particles. The output folder, resume (refused for other settings), metrics log and live
+ * snapshots are the shared job runner's (jobRunner.ts).
  */
 import { join } from 'node:path';
 import { alignMaps } from '../eval/align.js';

@@ -8,6 +8,8 @@
  *   (cryoDRGN), checkpoint.json, metrics.jsonl, result.json.
  * With ground truth (gtPoses: a STAR with angles and _rlnClassNumber) each epoch also reports
  * the median rotation error and the accuracy of a 2..K-way k-means split of z.
+ * The output folder, resume (refused for other settings), metrics log and live snapshots (the
+ * volume at z = 0) are the shared job runner's (jobRunner.ts).
  */
 import { join } from 'node:path';
 import { matrixToEuler } from '../core/rotation.js';
@@ -21,7 +23,7 @@ import { writeNpy } from '../io/npy.js';
 import type { ParticleSet } from '../io/particles.js';
 import { writeArraysPickle } from '../io/pickle.js';
 import { writeParticlesStar } from '../io/relionStar.js';
-import { createHetDecoder, hetVolumeMap, type HetDecoder } from '../model/hetDecoder.js';
+import { createHetDecoder, type HetDecoder } from '../model/hetDecoder.js';
 import { writeDecoderFile } from './hetDecoderFile.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { HeterogeneousTrainer, type HeterogeneousOptions, type HetTrainerState } from './heterogeneous.js';
@@ -62,9 +64,6 @@ export interface HeterogeneousResult {
 
 interface HetCheckpoint extends CheckpointEnvelope { trainer: HetTrainerState }
 
-/** Trainer options that a resumed run must share with its checkpoint when they are set (decoder and z source kinds). */
-const RESUME_KINDS = ['hetDecoder', 'zSource'] as const;
-
 export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<HeterogeneousResult> {
   const job = new JobRunner(o.outdir, 'heterogeneous', o.resume ?? false);
   const outdir = job.outdir;
@@ -89,9 +88,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
         for (let i = 0; i < 2 * n; i++) trainer.poses.origin[i] = init.origins[i]! * scaleToWork;
       }
       const zdim = trainer.opts.zdim;
-      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n };
-      const trainerOpts = trainer.opts as unknown as Record<string, unknown>;
-      for (const k of RESUME_KINDS) if (typeof trainerOpts[k] === 'string') settings[k] = trainerOpts[k];
+      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource };
       await job.open<HetCheckpoint>({
         settings,
         onOutdirReady: o.onOutdirReady,
@@ -115,7 +112,8 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
         },
         state: () => ({ trainer: trainer.getState() }),
         checkpointOptions: { input: o.input, ...settings },
-        live: (m) => ({ epoch: m.epoch, map: liveVolume(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }),
+        // the dashboard's map: the volume at z = 0 (the latent mean; the consensus volume before the heterogeneous stage)
+        live: (m) => ({ epoch: m.epoch, map: trainer.volumeMap(new Float32Array(zdim)), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }),
         onEpoch: o.onEpoch,
       });
       source.close();
@@ -135,15 +133,6 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
   }
 }
 
-/** The map the dashboard shows: the volume at z = 0 (the latent mean), the consensus volume before the heterogeneous stage. */
-function liveVolume(trainer: HeterogeneousTrainer): Float32Array {
-  const z0 = new Float32Array(trainer.opts.zdim);
-  // trainers with a coordinate-network decoder render their volume themselves
-  const own = (trainer as unknown as { volumeMap?: (z: ArrayLike<number>) => Float32Array }).volumeMap;
-  if (typeof own === 'function') return own.call(trainer, z0);
-  return hetVolumeMap(trainer.decoder ?? createHetDecoder(trainer.source.D, trainer.opts.zdim, trainer.consensus.grid.values), z0);
-}
-
 function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: HetDecoder, outdir: string, apixWork: number, scaleToWork: number) {
   const D = dec.D;
   const n = set.particles.length;
@@ -154,7 +143,7 @@ function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: H
   const decoderPath = join(outdir, 'decoder.json');
   writeDecoderFile(decoderPath, dec, apixWork);
   const mapPath = join(outdir, 'map.mrc');
-  writeMrc(mapPath, hetVolumeMap(dec, new Float32Array(zdim)), { nx: D, ny: D, nz: D, apixAngstrom: apixWork });
+  writeMrc(mapPath, trainer.volumeMap(new Float32Array(zdim)), { nx: D, ny: D, nz: D, apixAngstrom: apixWork }); // whichever decoder the run used
   const pt = trainer.poses;
   const outSet: ParticleSet = {
     ...set,

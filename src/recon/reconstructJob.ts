@@ -3,7 +3,8 @@
  * run the semi-amortized loop epoch by epoch (metrics.jsonl line and checkpoint after each),
  * then write the outputs: map.mrc and half maps (CTF-corrected backprojection with the final
  * poses; their FSC in fsc.json), map_decoder.mrc (the learned volume), poses.star (RELION 3.1)
- * and pose.pkl (cryoDRGN).
+ * and pose.pkl (cryoDRGN). The output folder, resume, checkpoints, metrics log and live snapshots
+ * are the shared job runner's (jobRunner.ts).
  */
 import { join } from 'node:path';
 import { ifft3Centered } from '../core/fft.js';
