@@ -12,8 +12,10 @@
  *   - median rotation error (global alignment incl. hand).
  * Targets (issue 6): split >= 95%, decoded map within 0.5 px of the reference, median <= 3 deg.
  * Usage: node --import tsx bench/b3.ts [--n 20000] [--zdim 8] [--het-epochs 6] [--consensus-epochs 12] [--work /tmp/cryospin-b3] [--known-poses] [--reuse]
+ *        [--het-decoder linear|mlp] [--z-source autodecode|encoder] [--mlp-hidden 32] [--mlp-features 24]
  * Writes bench/results/b3.json and bench/results/b3.md (b3.known-poses.* with --known-poses, which
- * starts the heterogeneous stage from the true poses: z and the decoder measured alone).
+ * starts the heterogeneous stage from the true poses: z and the decoder measured alone); a
+ * variant other than linear + autodecode adds `.<decoder>-<zsource>` to the names.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -29,6 +31,9 @@ import { readMrc } from '../src/io/mrc.js';
 import { readNpyFloat64 } from '../src/io/npy.js';
 import { loadParticles, type ParticleSet } from '../src/io/particles.js';
 import { hetVolumeMap } from '../src/model/hetDecoder.js';
+import { hetMlpFromState, type HetMlpState } from '../src/model/hetMlpDecoder.js';
+import { initTfjs } from '../src/model/tfjsSetup.js';
+import { readCheckpoint } from '../src/recon/checkpoint.js';
 import { readDecoderFile, runHeterogeneousJob, type HeterogeneousResult } from '../src/recon/heterogeneousJob.js';
 
 function arg(name: string, fallback: string): string {
@@ -42,6 +47,10 @@ const consensusEpochs = Number(arg('--consensus-epochs', '12'));
 const work = resolve(arg('--work', '/tmp/cryospin-b3'));
 /** Start the heterogeneous stage from the true poses (measures z and the decoder alone). */
 const knownPoses = process.argv.includes('--known-poses');
+const hetDecoder = arg('--het-decoder', 'linear') as 'linear' | 'mlp';
+const zSource = arg('--z-source', 'autodecode') as 'autodecode' | 'encoder';
+const mlpOpts = { hidden: Number(arg('--mlp-hidden', '32')), nFeatures: Number(arg('--mlp-features', '24')), learningRate: Number(arg('--mlp-lr', '0.005')) };
+const variant = hetDecoder === 'linear' && zSource === 'autodecode' ? '' : `${hetDecoder}-${zSource}`;
 const DATA = resolve('../shared/data/atomic_models_adk_and_misc');
 
 function posesOf(set: ParticleSet): { rots: Float64Array; origins: Float64Array } {
@@ -66,12 +75,12 @@ async function main(): Promise<void> {
   }
   const simS = (performance.now() - t0) / 1000;
   const star = join(simDir, 'particles.star');
-  const outdir = join(work, `out_n${N}_z${zdim}${knownPoses ? '_known' : ''}`);
+  const outdir = join(work, `out_n${N}_z${zdim}${knownPoses ? '_known' : ''}${variant ? `_${variant}` : ''}`);
   // --reuse: evaluate an existing run (its result.json) instead of training again
   const reuse = process.argv.includes('--reuse') && existsSync(join(outdir, 'result.json'));
   const r: HeterogeneousResult = reuse ? JSON.parse(readFileSync(join(outdir, 'result.json'), 'utf8')) as HeterogeneousResult : await runHeterogeneousJob({
     input: star, outdir, zdim, consensusEpochs: knownPoses ? 4 : consensusEpochs, hetEpochs, seed: 0, gtPoses: star,
-    initPoses: knownPoses ? star : undefined,
+    initPoses: knownPoses ? star : undefined, hetDecoder, zSource, mlp: mlpOpts,
     onEpoch: (m) => process.stderr.write(`b3: ${JSON.stringify(m)}\n`),
   });
   const set = loadParticles(star);
@@ -84,6 +93,13 @@ async function main(): Promise<void> {
   const km1 = kmeans(pc.projections.map((p) => [p[0]!]), 2, 0, 10);
   const accPc1 = clusterAccuracy(km1.labels, truth);
   const { decoder } = readDecoderFile(join(outdir, 'decoder.json'));
+  // the coordinate network is in the checkpoint (decoder.json holds its base volume only)
+  await initTfjs('wasm');
+  const mlpState = hetDecoder === 'mlp' ? readCheckpoint<{ trainer: { mlp?: HetMlpState | null } }>(join(outdir, 'checkpoint.json')).trainer.mlp : null;
+  const mlp = mlpState ? hetMlpFromState(mlpState) : null;
+  const metrics = readFileSync(join(outdir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { stage: string; epoch_s: number; split_accuracy?: number });
+  const hetEpochS = metrics.filter((m) => m.stage === 'heterogeneous').map((m) => m.epoch_s);
+  const splitPerEpoch = metrics.filter((m) => m.stage === 'heterogeneous').map((m) => m.split_accuracy ?? null);
   const gtPoses = posesOf(set);
   const ours = posesOf(loadParticles(join(outdir, 'poses.star'), { checkStacks: false, allowOutside: true }));
   const states = [];
@@ -94,7 +110,7 @@ async function main(): Promise<void> {
     const c = [0, 1].map((c) => members.filter((i) => km.labels[i] === c).length);
     const cl = c[0]! >= c[1]! ? 0 : 1;
     const clusterIdx = [...km.labels.keys()].filter((i) => km.labels[i] === cl);
-    const decoded = hetVolumeMap(decoder, km.centroids[cl]!);
+    const decoded = mlp ? mlp.volumeMap(km.centroids[cl]!) : hetVolumeMap(decoder, km.centroids[cl]!);
     const resDecoded = fscReport(gt, alignMaps(gt, decoded, 64, {}).aligned, 64, set.apixAngstrom).res05_px;
     const bpOurs = backprojectSubset(set, clusterIdx, { rots: ours.rots, originsPx: ours.origins });
     const resBp = fscReport(gt, alignMaps(gt, bpOurs, 64, {}).aligned, 64, set.apixAngstrom).res05_px;
@@ -106,7 +122,10 @@ async function main(): Promise<void> {
   }
   const sim = JSON.parse(readFileSync(join(simDir, 'simulation.json'), 'utf8')) as { classCounts: number[] };
   const out = {
-    benchmark: 'B3', poses: knownPoses ? 'known (true poses given; consensus = 4 volume-only passes)' : 'ab initio (pose search + auto-decoding)', n: N, zdim, consensus_epochs: knownPoses ? 4 : consensusEpochs, het_epochs: hetEpochs, box: 64, snr: 0.1,
+    benchmark: 'B3', poses: knownPoses ? 'known (true poses given; consensus = 4 volume-only passes)' : 'ab initio (pose search + auto-decoding)', n: N, zdim,
+    het_decoder: hetDecoder, z_source: zSource, mlp: hetDecoder === 'mlp' ? mlpOpts : null,
+    het_epoch_s: hetEpochS, split_accuracy_per_epoch: splitPerEpoch,
+    consensus_epochs: knownPoses ? 4 : consensusEpochs, het_epochs: hetEpochs, box: 64, snr: 0.1,
     class_counts: sim.classCounts,
     split_accuracy_kmeans_z: acc, split_accuracy_kmeans_pc1: accPc1, pca_explained_variance: pc.explainedVariance,
     rot_median_deg: r.rot_median_deg_vs_gt ?? null, states,
@@ -115,16 +134,18 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, loadavg_start_end: loadavg() },
     date: new Date().toISOString(),
   };
-  const stem = knownPoses ? 'bench/results/b3.known-poses' : 'bench/results/b3';
+  const stem = (knownPoses ? 'bench/results/b3.known-poses' : 'bench/results/b3') + (variant ? `.${variant}` : '');
   writeFileAtomic(`${stem}.json`, JSON.stringify(out, null, 2) + '\n');
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(2));
   const md = [
-    `# B3 heterogeneity benchmark, ${knownPoses ? 'known poses' : 'ab initio'} (${out.date})`, '',
+    `# B3 heterogeneity benchmark, ${knownPoses ? 'known poses' : 'ab initio'}, decoder ${hetDecoder}${hetDecoder === 'mlp' ? ` (hidden ${mlpOpts.hidden}, ${mlpOpts.nFeatures} Fourier features)` : ''}, z ${zSource} (${out.date})`, '',
     `N = ${N} (classes ${sim.classCounts.join(' / ')}), box 64, SNR 0.1, zdim ${zdim}, ${knownPoses ? '4 volume-only' : consensusEpochs} consensus + ${hetEpochs} heterogeneous epochs; `
       + `reconstruct ${r.wall_s.toFixed(0)} s on ${out.machine.cpus} shared cores (load ${loadavg()[0]!.toFixed(1)}).`, '',
     '| measure | value | target |', '|---|---|---|',
     `| 2-way split accuracy (k-means on z) | ${(100 * acc).toFixed(1)}% | >= 95% |`,
     `| 2-way split accuracy (k-means on PC1) | ${(100 * accPc1).toFixed(1)}% | - |`,
+    `| split accuracy after each heterogeneous epoch | ${splitPerEpoch.map((a) => (a === null ? '-' : `${(100 * a).toFixed(1)}%`)).join(', ')} | - |`,
+    `| seconds per heterogeneous epoch | ${hetEpochS.map((x) => x.toFixed(0)).join(', ')} | - |`,
     `| median rotation error | ${f(out.rot_median_deg)} deg | <= 3 deg |`,
     ...states.map((s) => `| state ${s.state}: FSC0.5 decoded map / cluster backprojection / known-pose known-state | ${f(s.res05_px_decoded)} / ${f(s.res05_px_cluster_backprojection)} / ${f(s.res05_px_known_pose_known_state)} px | decoded within 0.5 px of reference |`),
     '', 'FSC(0.5) in pixels (box/shell, first crossing); ab-initio maps aligned to the ground truth (incl. hand) first.', '',

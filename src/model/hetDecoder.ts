@@ -17,11 +17,14 @@
  * 20k images; the grids cost ~0.3 s per batch. The model is what cryoSPARC's 3D variability
  * analysis fits (a linear subspace of volumes); it represents discrete states (two states = two
  * points on a line) and small continuous motions, not large non-linear ones.
+ * The coordinate-network decoder is src/model/hetMlpDecoder.ts (option hetDecoder 'mlp');
+ * hetVolumeGrid / hetVolumeMap accept either decoder.
  */
 import type { Complex } from '../core/complex.js';
 import { ifft3Centered } from '../core/fft.js';
 import type { Slicer } from '../recon/slicer.js';
 import { createHartleyGrid, fourierFromHartley, type DiscIndex, type HartleyGrid } from './hartleyVolume.js';
+import { HetMlpDecoder } from './hetMlpDecoder.js';
 
 export interface HetDecoder {
   /** Image box D. */
@@ -114,7 +117,8 @@ export function decoderBackward(
 }
 
 /** The Hartley grid of the volume at latent z (length zdim). */
-export function hetVolumeGrid(dec: HetDecoder, z: ArrayLike<number>): HartleyGrid {
+export function hetVolumeGrid(dec: HetDecoder | HetMlpDecoder, z: ArrayLike<number>): HartleyGrid {
+  if (dec instanceof HetMlpDecoder) return dec.volumeGrid(z);
   if (z.length !== dec.zdim) throw new Error(`z has ${z.length} values, the decoder has zdim ${dec.zdim}`);
   const v = Float32Array.from(dec.grids[0]!.values);
   for (let d = 1; d <= dec.zdim; d++) {
@@ -127,7 +131,7 @@ export function hetVolumeGrid(dec: HetDecoder, z: ArrayLike<number>): HartleyGri
 }
 
 /** Real-space map (D^3, same scaling as reconstructJob's decoderMap) of the volume at latent z. */
-export function hetVolumeMap(dec: HetDecoder, z: ArrayLike<number>): Float32Array {
+export function hetVolumeMap(dec: HetDecoder | HetMlpDecoder, z: ArrayLike<number>): Float32Array {
   const D = dec.D;
   const F = fourierFromHartley(hetVolumeGrid(dec, z));
   const v = ifft3Centered(F, D);

@@ -41,7 +41,7 @@ export interface HetMlpOptions {
   seed: number;
 }
 
-export const HET_MLP_DEFAULTS: HetMlpOptions = { nFeatures: 48, featureSigma: 0, hidden: 64, blocks: 2, learningRate: 2e-3, seed: 0 };
+export const HET_MLP_DEFAULTS: HetMlpOptions = { nFeatures: 24, featureSigma: 0, hidden: 32, blocks: 2, learningRate: 5e-3, seed: 0 };
 
 /** featureSigma 0 = automatic: D/8 cycles per unit (an object of diameter ~D/2 oscillates at ~D/4). */
 function sigmaFor(D: number, s: number): number { return s > 0 ? s : D / 8; }

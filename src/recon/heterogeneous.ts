@@ -413,10 +413,14 @@ export class HeterogeneousTrainer {
     return total / B;
   }
 
+  /** The decoder to save and evaluate: the coordinate network (mlp) or the grids (the consensus before the heterogeneous stage). */
+  outputDecoder(): HetDecoder | HetMlpDecoder {
+    return this.mlp ?? this.decoder ?? createHetDecoder(this.source.D, this.opts.zdim, this.consensus.grid.values);
+  }
+
   /** The volume (real-space map, D^3) at latent z, whichever decoder the run uses. */
   volumeMap(z: ArrayLike<number>): Float32Array {
-    if (this.mlp) return this.mlp.volumeMap(z);
-    return hetVolumeMap(this.decoder ?? createHetDecoder(this.source.D, this.opts.zdim, this.consensus.grid.values), z);
+    return hetVolumeMap(this.outputDecoder(), z);
   }
 
   /** One batch of the heterogeneous stage (linear decoder); returns the batch's mean data loss. */

@@ -155,3 +155,32 @@ test('mlp decoder: dL/dz matches finite differences; slices are Hermitian', asyn
   }
   dec.dispose();
 });
+
+test('re-centring/rescaling z folded into the mlp decoder and the encoder changes no volume and no prediction', async () => {
+  await initTfjs('wasm');
+  const { ZEncoder } = await import('../../src/model/zEncoder.js');
+  const D = 12, zdim = 3, Bn = 2;
+  const rng = new Rng(8);
+  const dec = new HetMlpDecoder(D, zdim, { hidden: 16, nFeatures: 8, blocks: 1, seed: 1 });
+  const st = dec.getState();
+  for (const w of Object.values(st.params)) for (let i = 0; i < w.length; i++) w[i] = 0.5 * rng.normal();
+  dec.setState(st);
+  const rots = randomRotations(Bn, rng);
+  const disc = symmetricDisc(D);
+  const z = Float64Array.from({ length: Bn * zdim }, () => rng.normal());
+  const mu = [0.3, -1.2, 0.5], sc = 2.5;
+  const before = dec.values(HetMlpDecoder.sliceCoords(rots, Bn, disc), z, Bn);
+  dec.absorbLatentAffine(mu, sc);
+  const z2 = Float64Array.from(z, (v, k) => (v - mu[k % zdim]!) / sc);
+  const after = dec.values(HetMlpDecoder.sliceCoords(rots, Bn, disc), z2, Bn);
+  let err = 0, mx = 0;
+  for (let i = 0; i < before.length; i++) { err = Math.max(err, Math.abs(before[i]! - after[i]!)); mx = Math.max(mx, Math.abs(before[i]!)); }
+  assert.ok(mx > 0 && err < 1e-4 * mx, `decoder output changed by ${err} (max ${mx})`);
+  const enc = new ZEncoder(zdim, { input: 'image', radiusPx: 3, hidden: [8], seed: 2 });
+  const x = Float32Array.from({ length: 4 * enc.inputSize }, () => rng.normal());
+  const p0 = enc.predict(x, 4);
+  enc.absorbAffine(mu, sc);
+  const p1 = enc.predict(x, 4);
+  for (let k = 0; k < p0.length; k++) assert.ok(Math.abs((p0[k]! - mu[k % zdim]!) / sc - p1[k]!) < 1e-5, `encoder output ${k}`);
+  dec.dispose(); enc.dispose();
+});
