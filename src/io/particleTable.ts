@@ -131,11 +131,11 @@ export function firstWithoutCtf(set: ParticleSet): number {
   return c.ctf || c.n === 0 ? -1 : 0;
 }
 
-/** Bytes held by the columns (typed arrays only). */
+/** Bytes held by the columns (their typed arrays' whole buffers, spare capacity included). */
 export function columnsBytes(c: ParticleColumns): number {
   const cols: NumColumn[] = [...(c.ctf ? CTF_KEYS.map((k) => c.ctf![k]) : []), ...(c.eulerDeg ?? []), ...(c.originPx ?? [])];
   if (c.classNumber !== null) cols.push(c.classNumber);
-  let b = c.stackId.byteLength + c.stackIndex.byteLength;
-  for (const v of cols) if (typeof v !== 'number') b += v.byteLength;
+  let b = c.stackId.buffer.byteLength + c.stackIndex.buffer.byteLength;
+  for (const v of cols) if (typeof v !== 'number') b += v.buffer.byteLength;
   return b;
 }

@@ -52,7 +52,8 @@ class Grow {
     if (i >= this.a.length) { const b = new Float64Array(Math.ceil(this.a.length * 1.5) + 1024); b.set(this.a); this.a = b; }
     this.a[i] = v;
   }
-  done(n: number): Float64Array { return this.a.length === n ? this.a : this.a.slice(0, n); }
+  /** The first n values (a view when the spare capacity is small: no second copy at the peak). */
+  done(n: number): Float64Array { return this.a.length <= 1.1 * n + 1024 ? this.a.subarray(0, n) : this.a.slice(0, n); }
 }
 
 interface LoopState { columns: string[]; hasData: boolean; ordinal: number }
@@ -218,8 +219,8 @@ function readColumns(fd: number, file: string, opts: RelionReadOptions): RelionC
   const col = (f: Field): Float64Array | null => raw.get(f)?.done(n) ?? null;
   const cols = Object.fromEntries((Object.keys(FIELDS) as Field[]).map((f) => [f, col(f)])) as Record<Field, Float64Array | null>;
   for (const f of INTEGER) { const a = cols[f]; if (a) for (let r = 0; r < n; r++) if (!Number.isInteger(a[r])) bail(); }
-  return resolveRows(file, n, cols, optics, opts, stackPaths, stackId.length === n ? stackId : stackId.slice(0, n),
-    stackIndex.length === n ? stackIndex : stackIndex.slice(0, n));
+  const fit = (a: Uint32Array): Uint32Array => (a.length <= 1.1 * n + 1024 ? a.subarray(0, n) : a.slice(0, n));
+  return resolveRows(file, n, cols, optics, opts, stackPaths, fit(stackId), fit(stackIndex));
 }
 
 /** The per-row semantics of parseRelionParticles + the file-level checks of loadParticles, on columns. */
