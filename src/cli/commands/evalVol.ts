@@ -6,13 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command } from 'commander';
 import { InputError } from '../../io/errors.js';
 import { writeMrc } from '../../io/mrc.js';
 import { hetVolumeMap } from '../../model/hetDecoder.js';
 import { readDecoderFile } from '../../recon/hetDecoderFile.js';
-import { printResult } from '../output.js';
-import { JSON_DESCRIPTION } from '../options.js';
 
 export interface EvalVolOptions {
   outdir: string;
@@ -56,17 +53,5 @@ export function runEvalVol(o: EvalVolOptions): EvalVolResult {
   return { maps, zdim: decoder.zdim, boxPx: D, apixAngstrom };
 }
 
-export function register(program: Command): void {
-  program
-    .command('eval-vol')
-    .description('Generate the map of a heterogeneous run at a latent z')
-    .argument('<outdir>', 'output folder of `reconstruct --mode heterogeneous` (decoder.json)')
-    .option('--z <values>', 'latent, e.g. "0.1,-0.3,..." (zdim numbers)')
-    .option('--z-file <file>', 'latents, one per line')
-    .requiredOption('-o, --output <map.mrc>', 'output map (a prefix with several latents)')
-    .option('--json', JSON_DESCRIPTION)
-    .action((outdir: string, raw: { z?: string; zFile?: string; output: string; json?: boolean }) => {
-      const r = runEvalVol({ outdir, z: raw.z, zFile: raw.zFile, output: raw.output });
-      printResult(raw.json ?? false, r, () => r.maps.join('\n'));
-    });
-}
+/** The command's options and action live in evalVolCommand.ts (loaded without the decoder code). */
+export { register } from './evalVolCommand.js';
