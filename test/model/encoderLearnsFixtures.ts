@@ -1,0 +1,55 @@
+/**
+ * Shared fixture of the encoder-learning tests: a small asymmetric blob volume built in code (no
+ * shared data), noise-free images rendered from it (no CTF, no shift) and a grid decoder held at it.
+ */
+import type { Complex } from '../../src/core/complex.js';
+import { fft3Centered, ifft2CenteredBatch } from '../../src/core/fft.js';
+import { Rng } from '../../src/core/rng.js';
+import { randomRotations } from '../../src/core/rotation.js';
+import { symmetricDisc } from '../../src/model/fourierNet.js';
+import { hartleyFromFourier, renderSlices, type HartleyGrid } from '../../src/model/hartleyVolume.js';
+import { GridDecoder } from '../../src/recon/amortizedDecoder.js';
+import { MemorySource } from '../../src/recon/memorySource.js';
+
+export const D = 16;
+
+/** Five Gaussian blobs of different sizes and weights at asymmetric positions (no symmetry). */
+function blobVolume(N: number): Float32Array {
+  const v = new Float32Array(N * N * N);
+  const c = N / 2;
+  const blobs = [[0, 0, 0, 2.5, 1], [3.5, 1.5, -1, 1.5, 0.9], [-2, 3, 2, 1.5, 0.7], [1, -3.5, 1.5, 1.2, 1], [-3, -1.5, -3, 1.4, 0.8]];
+  for (let z = 0; z < N; z++) for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) {
+    let s = 0;
+    for (const [bx, by, bz, r, a] of blobs) s += a! * Math.exp(-((x - c - bx!) ** 2 + (y - c - by!) ** 2 + (z - c - bz!) ** 2) / (2 * r! * r!));
+    v[(z * N + y) * N + x] = s;
+  }
+  return v;
+}
+
+/** The true volume as a Hartley grid and noise-free images (no CTF, no shift) rendered from it. */
+export function fixedVolumeData(n: number, seed: number, poses?: Float64Array): { grid: HartleyGrid; rots: Float64Array; source: MemorySource } {
+  const grid = hartleyFromFourier(fft3Centered(blobVolume(D), D), D);
+  const rng = new Rng(seed);
+  const rots = poses ?? randomRotations(n, rng);
+  const P = D * D;
+  const s: Complex = { re: new Float32Array(n * P), im: new Float32Array(n * P) };
+  renderSlices(grid, rots, n, s, symmetricDisc(D));
+  // obs = fft2Centered(image) / D (batch.ts), so image = ifft2Centered(D * slice)
+  const imgs = ifft2CenteredBatch({ re: s.re.map((x) => x * D), im: s.im.map((x) => x * D) }, D, n);
+  let s2 = 0;
+  for (const x of imgs) s2 += x * x;
+  const scale = 1 / Math.sqrt(s2 / imgs.length); // unit-variance images; the grid scales with them
+  for (let i = 0; i < imgs.length; i++) imgs[i]! *= scale;
+  for (let i = 0; i < grid.values.length; i++) grid.values[i]! *= scale;
+  return { grid, rots, source: new MemorySource(imgs, D, 4, null) };
+}
+
+/** A grid decoder held at the given volume (its step does nothing). */
+export class FixedGridDecoder extends GridDecoder {
+  constructor(grid: HartleyGrid, backend: 'ts' | 'wasm') {
+    super(D, { lr: 0, initScale: 0, seed: 0, backend });
+    this.grid.values.set(grid.values);
+  }
+  override step(): void { /* fixed volume */ }
+}
+
