@@ -18,13 +18,13 @@
  * analysis fits (a linear subspace of volumes); it represents discrete states (two states = two
  * points on a line) and small continuous motions, not large non-linear ones.
  * The coordinate-network decoder is src/model/hetMlpDecoder.ts (option hetDecoder 'mlp');
- * hetVolumeGrid / hetVolumeMap accept either decoder.
+ * hetVolumeGrid / hetVolumeMap accept either decoder (matched by shape, ZVolumeModel, so this
+ * module does not load tfjs for the commands that only read a linear decoder).
  */
 import type { Complex } from '../core/complex.js';
 import { ifft3Centered } from '../core/fft.js';
 import type { Slicer } from '../recon/slicer.js';
 import { createHartleyGrid, fourierFromHartley, type DiscIndex, type HartleyGrid } from './hartleyVolume.js';
-import { HetMlpDecoder } from './hetMlpDecoder.js';
 
 export interface HetDecoder {
   /** Image box D. */
@@ -33,6 +33,13 @@ export interface HetDecoder {
   zdim: number;
   /** zdim + 1 grids: [0] the mean volume, [d] the basis volume of z_d. */
   grids: HartleyGrid[];
+}
+
+/** Any decoder that can sample its volume at a latent z on the Hartley grid (e.g. HetMlpDecoder). */
+export interface ZVolumeModel {
+  readonly D: number;
+  readonly zdim: number;
+  volumeGrid(z: ArrayLike<number>): HartleyGrid;
 }
 
 export function createHetDecoder(D: number, zdim: number, mean?: Float32Array): HetDecoder {
@@ -117,8 +124,8 @@ export function decoderBackward(
 }
 
 /** The Hartley grid of the volume at latent z (length zdim). */
-export function hetVolumeGrid(dec: HetDecoder | HetMlpDecoder, z: ArrayLike<number>): HartleyGrid {
-  if (dec instanceof HetMlpDecoder) return dec.volumeGrid(z);
+export function hetVolumeGrid(dec: HetDecoder | ZVolumeModel, z: ArrayLike<number>): HartleyGrid {
+  if ('volumeGrid' in dec) return dec.volumeGrid(z);
   if (z.length !== dec.zdim) throw new Error(`z has ${z.length} values, the decoder has zdim ${dec.zdim}`);
   const v = Float32Array.from(dec.grids[0]!.values);
   for (let d = 1; d <= dec.zdim; d++) {
@@ -131,7 +138,7 @@ export function hetVolumeGrid(dec: HetDecoder | HetMlpDecoder, z: ArrayLike<numb
 }
 
 /** Real-space map (D^3, same scaling as reconstructJob's decoderMap) of the volume at latent z. */
-export function hetVolumeMap(dec: HetDecoder | HetMlpDecoder, z: ArrayLike<number>): Float32Array {
+export function hetVolumeMap(dec: HetDecoder | ZVolumeModel, z: ArrayLike<number>): Float32Array {
   const D = dec.D;
   const F = fourierFromHartley(hetVolumeGrid(dec, z));
   const v = ifft3Centered(F, D);
