@@ -343,8 +343,9 @@ async function main(): Promise<void> {
       : { cpus: cpus().length, cpu: cpus()[0]?.model ?? '', node: process.version, loadavg_start: load0, loadavg_end: loadavg() },
     date: args.scoreOnly && prev?.date ? prev.date : new Date().toISOString(),
     ...(args.scoreOnly ? { rescored: new Date().toISOString() } : {}),
-    command: `npm run bench:b1 -- --dataset ${ds.name}${full ? '' : ` --n ${args.n}`}${args.relion ? ' --relion' : ''}` +
-      Object.entries(args.set).map(([k, v]) => ` --set ${k}=${v}`).join(''),
+    command: args.scoreOnly && typeof prev?.command === 'string' ? prev.command
+      : `npm run bench:b1 -- --dataset ${ds.name}${full ? '' : ` --n ${args.n}`}${args.relion ? ' --relion' : ''}` +
+        Object.entries(args.set).map(([k, v]) => ` --set ${k}=${v}`).join(''),
   };
   mkdirSync(outDir, { recursive: true });
   writeFileAtomic(resultJson, JSON.stringify(res, null, 2) + '\n');
