@@ -3,7 +3,7 @@
  * per-particle pose table, streamed DiskSource with read-ahead) against the number of particles N.
  *
  *   node --import tsx bench/scale.ts [--n 10000,100000,1000000] [--box 64] [--work DIR]
- *        [--base DIR] [--time-limit-s 900] [--keep]
+ *        [--base DIR] [--time-limit-s 900 | 600,300,420 (per N)] [--keep]
  *
  * Data: a base stack of 10^4 particles made by the simulator (`--base`, simulated into WORK/base
  * if absent; box 64, SNR 0.1, CTF). Larger stacks REPEAT the base images: WORK/n<N>/particles.mrcs
@@ -45,6 +45,7 @@ interface ChildResult {
   heapAfterLoadMiB?: number; arrayBuffersAfterLoadMiB?: number; particleTableMiB?: number;
   /** Full-epoch wall time at the measured rate (a projection when the epoch was stopped). */
   projectedEpochS?: number;
+  timeLimitS?: number;
   readAhead: { requested: number; dropped: number; planHits: number; planMisses: number };
 }
 
@@ -114,7 +115,7 @@ async function child(): Promise<void> {
     throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, maxRssBeforeCheckpointMiB, vmHwmMiB: vmHwmMiB(),
     rssAfterLoadMiB, poseTableMiB, checkpointMiB, checkpointS, readAhead: { ...source.readAheadStats },
     heapAfterLoadMiB: mu.heapUsed / 2 ** 20, arrayBuffersAfterLoadMiB: mu.arrayBuffers / 2 ** 20, particleTableMiB,
-    projectedEpochS: n / (done / epochWallS),
+    projectedEpochS: n / (done / epochWallS), timeLimitS: limitS,
   };
   process.stdout.write(JSON.stringify(r) + '\n');
 }
@@ -200,19 +201,22 @@ async function main(): Promise<void> {
   const ns = arg('n', '10000,100000,1000000').split(',').map(Number);
   const box = Number(arg('box', '64'));
   const work = resolve(arg('work', '/tmp/cryospin-scale'));
-  const limitS = Number(arg('time-limit-s', '900'));
+  // one limit for every N, or one per N (comma list, the last repeated)
+  const limits = arg('time-limit-s', '900').split(',').map(Number);
+  const limitFor = (k: number): number => limits[Math.min(k, limits.length - 1)]!;
+  const limitS = Math.max(...limits);
   const baseDir = resolve(arg('base', join(work, 'base')));
   const outJson = resolve(root, arg('out', 'bench/results/scale.json'));
   mkdirSync(work, { recursive: true });
   const baseStar = await ensureBase(baseDir, box);
   const rows: ChildResult[] = [];
   const prev = existsSync(outJson) ? (JSON.parse(readFileSync(outJson, 'utf8')) as { rows: ChildResult[] }).rows : [];
-  for (const N of ns) {
+  for (const [k, N] of ns.entries()) {
     const t0 = performance.now();
     const star = N === 10000 && !flag('tile-base') ? baseStar : await makeTiled(baseStar, N, join(work, `n${N}`));
     console.error(`scale: N=${N} data ready (${((performance.now() - t0) / 1000).toFixed(0)} s): ${star}`);
     const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--child', '--star', star, '--box', String(box),
-      '--time-limit-s', String(limitS), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm')],
+      '--time-limit-s', String(limitFor(k)), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm')],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`child for N=${N} failed (status ${r.status})`);
     const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
@@ -222,7 +226,7 @@ async function main(): Promise<void> {
   }
   const merged = [...prev.filter((p) => !rows.some((r) => r.n === p.n)), ...rows].sort((a, b) => a.n - b.n);
   const meta = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', loadavg: loadavg(), node: process.version,
-    command: `node --import tsx bench/scale.ts ${process.argv.slice(2).join(' ')}`, timeLimitS: limitS };
+    command: `node --import tsx bench/scale.ts ${process.argv.slice(2).join(' ')}`, timeLimitS: limits };
   mkdirSync(dirname(outJson), { recursive: true });
   writeFileSync(outJson, JSON.stringify({ meta, rows: merged }, null, 2) + '\n');
   const md = `# Scale: one auto-decoding epoch vs number of particles\n\n` +
