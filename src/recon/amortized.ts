@@ -11,7 +11,8 @@
  * (src/model/symmetricLoss.ts); when the rotated branch wins, the particle's pose is the predicted
  * one composed with Rz(pi) and its origin negated.
  * The loss disc is symmetric under k -> -k (radius <= D/2 - 0.5), optionally growing from
- * marchStartPx (frequency marching).
+ * marchStartPx (frequency marching). `shiftWarmupEpochs` holds every origin at 0 (shift head
+ * untrained) for the first epochs.
  */
 import type { Complex } from '../core/complex.js';
 import { Rng, type RngState } from '../core/rng.js';
@@ -32,10 +33,17 @@ export interface AmortizedOptions {
   /** Frequency marching: loss radius (Fourier px) at epoch 0 growing to Nyquist at marchEpochs (0 = off). */
   marchStartPx: number;
   marchEpochs: number;
+  /**
+   * Shift warm-up: for the first K epochs every origin is held at 0 and the shift head gets no
+   * gradient (0 = shifts train from the start). While the rotations are still wrong, a trained
+   * shift absorbs part of their error: with no shifts in the data, the shift head still drifted to
+   * ~0.5 px median and the rotation error fell more slowly (bench/results/modes_notes.md).
+   */
+  shiftWarmupEpochs: number;
 }
 
 export const AMORTIZED_DEFAULTS: AmortizedOptions = {
-  epochs: 20, batchSize: 32, seed: 0, symmetricLoss: false, marchStartPx: 0, marchEpochs: 0,
+  epochs: 20, batchSize: 32, seed: 0, symmetricLoss: false, marchStartPx: 0, marchEpochs: 0, shiftWarmupEpochs: 0,
 };
 
 export interface AmortizedEpochStats {
@@ -102,6 +110,9 @@ export class AmortizedTrainer {
 
   disc(): DiscIndex { return symmetricDisc(this.source.D, Math.round(this.lossRadius() * 2) / 2); }
 
+  /** Whether the shift head is trained (and its origins used) at the current epoch. */
+  shiftsActive(): boolean { return this.epoch >= this.opts.shiftWarmupEpochs; }
+
   trainEpoch(onProgress?: (p: ProgressInfo) => void): AmortizedEpochStats {
     const t0 = performance.now();
     const { batchSize } = this.opts;
@@ -135,7 +146,9 @@ export class AmortizedTrainer {
     const mirrored = sym ? mirroredBatch(batch, D) : null;
     let rotsUsed: Float64Array | null = null;
     let flips = 0;
-    const lossFn = (pred: EncoderPrediction): EncoderLossResult => {
+    const shifts = this.shiftsActive();
+    const lossFn = (encoderPred: EncoderPrediction): EncoderLossResult => {
+      const pred: EncoderPrediction = shifts ? encoderPred : { rotations: encoderPred.rotations, shiftsPx: new Float32Array(2 * B) };
       const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
       this.decoder.render(pred.rotations, B, slices, disc);
       const sc = scoreBranches(batch, D, slices, pred.shiftsPx, disc, sym, mirrored);
@@ -166,7 +179,7 @@ export class AmortizedTrainer {
       this.decoder.backward(pred.rotations, B, dS, disc, dR);
       rotsUsed = pred.rotations;
       const dLdShift = new Float32Array(2 * B);
-      for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
+      if (shifts) for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
       return { loss: total * invB, winnerHead: new Int32Array(B), dLdR: dR, dLdShift };
     };
     const loss = this.encoder.trainStep(batch.images, B, lossFn);
@@ -179,7 +192,7 @@ export class AmortizedTrainer {
    * the branch is chosen by the current decoder, and the pose composed accordingly.
    */
   predict(indices: Uint32Array, source: ParticleSource = this.source): { rots: Float64Array; origins: Float32Array; loss: Float64Array } {
-    return predictPoses(this.encoder, this.decoder, source, indices, this.opts.symmetricLoss, this.opts.batchSize, this.disc());
+    return predictPoses(this.encoder, this.decoder, source, indices, this.opts.symmetricLoss, this.opts.batchSize, this.disc(), this.shiftsActive());
   }
 
   /** Fill the pose table with one inference pass over all particles. */
@@ -205,7 +218,7 @@ export class AmortizedTrainer {
 
 /** Poses of particles by a trained encoder (and, for the symmetric-loss branch choice, its decoder). */
 export function predictPoses(encoder: PoseEncoder, decoder: SliceDecoder, source: ParticleSource, indices: Uint32Array,
-  symmetric: boolean, batchSize: number, disc: DiscIndex = symmetricDisc(source.D)): { rots: Float64Array; origins: Float32Array; loss: Float64Array } {
+  symmetric: boolean, batchSize: number, disc: DiscIndex = symmetricDisc(source.D), useShifts = true): { rots: Float64Array; origins: Float32Array; loss: Float64Array } {
   const D = source.D;
   const P = D * D;
   const N = indices.length;
@@ -216,6 +229,7 @@ export function predictPoses(encoder: PoseEncoder, decoder: SliceDecoder, source
     const batch = source.batch(indices.slice(s, Math.min(N, s + batchSize)));
     const B = batch.B;
     const pred = encoder.predict(batch.images, B);
+    if (!useShifts) pred.shiftsPx.fill(0);
     const slices: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
     decoder.render(pred.rotations, B, slices, disc);
     const sc = scoreBranches(batch, D, slices, pred.shiftsPx, disc, symmetric, symmetric ? mirroredBatch(batch, D) : null);
