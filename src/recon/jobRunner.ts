@@ -7,6 +7,7 @@
  *     OUTDIR/live/), call the caller's hook (e.g. start the dashboard), and on --resume read the
  *     checkpoint, refuse one written by another mode or with other settings
  *     (checkResumeCompatible), restore it and bring metrics.jsonl back in step (prepareRunLog);
+ *     a fresh run empties metrics.jsonl and OUTDIR/live/;
  *   - the epoch loop: after each epoch one metrics.jsonl line, the checkpoint, and a live
  *     snapshot in OUTDIR/live/ for the dashboard (src/server/liveSnapshot.ts);
  *   - the run clock (wall seconds across resumes; evaluation can be left out of it);
@@ -14,7 +15,7 @@
  * The jobs (reconstructJob.ts, amortizedJob.ts, heterogeneousJob.ts) keep only what differs:
  * their trainer, per-epoch evaluation and output writers.
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { eulerToMatrix } from '../core/rotation.js';
 import { fourierCropVolume } from '../core/resample.js';
@@ -172,6 +173,7 @@ export class JobRunner {
     await spec.onOutdirReady?.(this.outdir);
     if (!this.resume || !existsSync(this.ckptPath)) {
       prepareRunLog(this.metricsPath, 0);
+      rmSync(join(this.outdir, 'live'), { recursive: true, force: true }); // a fresh run starts a fresh dashboard
       return 0;
     }
     const ck = readCheckpoint<C>(this.ckptPath);

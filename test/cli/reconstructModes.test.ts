@@ -2,7 +2,8 @@
  * Every reconstruct mode goes through the one job runner (src/recon/jobRunner.ts), run here
  * through the real CLI entry (main(), in-process) on a tiny simulated set:
  *   - amortized and heterogeneous runs keep OUTDIR/run.log (command line, epoch lines, exit
- *     status; appended on --resume), metrics.jsonl, and live snapshots in OUTDIR/live/;
+ *     status; appended on --resume), metrics.jsonl, and live snapshots in OUTDIR/live/ (a fresh
+ *     run does not take an earlier run's live map for its previous epoch);
  *   - a --resume with other settings (seed, zdim) or another mode is refused (exit 2, one line
  *     naming the checkpoint and the setting) and changes nothing;
  *   - a --resume with the same settings continues: each epoch once in metrics.jsonl, and the
@@ -12,10 +13,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { writeMrc } from '../../src/io/mrc.js';
 import { simulateBlobSet } from '../reliability/fixtures.js';
 
 /**
@@ -81,6 +83,9 @@ test('amortized and heterogeneous runs: run.log, live snapshots, resume refused 
     const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 48, snr: 4, seed: 3 });
     for (const c of CASES) {
       const out = join(root, c.mode);
+      // the folder of an earlier run: its live map must not become this run's "previous epoch"
+      mkdirSync(join(out, 'live'), { recursive: true });
+      writeMrc(join(out, 'live', 'map.mrc'), new Float32Array(16 ** 3).fill(1), { nx: 16, ny: 16, nz: 16, apixAngstrom: 4 });
       const t0 = performance.now();
       const r1 = await cli(['reconstruct', star, '-o', out, '--no-report', '--json', ...c.first]);
       assert.equal(r1.code, 0, `${c.mode}: ${r1.stderr}`);
@@ -93,6 +98,7 @@ test('amortized and heterogeneous runs: run.log, live snapshots, resume refused 
       const status = JSON.parse(readFileSync(join(out, 'live', 'status.json'), 'utf8')) as { epoch: number; box: number };
       assert.deepEqual([status.epoch, status.box], [0, 16], `${c.mode}: live/status.json`);
       assert.ok(existsSync(join(out, 'live', 'map.mrc')) && existsSync(join(out, 'live', 'directions.json')));
+      assert.equal(existsSync(join(out, 'live', 'fsc.json')), false, `${c.mode}: a fresh run has no epoch-to-epoch FSC after one epoch`);
       const ckpt = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')) as { options: { mode: string } };
       assert.equal(ckpt.options.mode, c.mode);
 
@@ -125,6 +131,7 @@ test('amortized and heterogeneous runs: run.log, live snapshots, resume refused 
       assert.equal(log2.filter((l) => /exit 2 after/.test(l)).length, 2, `${c.mode}: the refused resumes are logged`);
       assert.match(log2.at(-1)!, /exit 0 after/);
       assert.equal((JSON.parse(readFileSync(join(out, 'live', 'status.json'), 'utf8')) as { epoch: number }).epoch, 1);
+      assert.equal((JSON.parse(readFileSync(join(out, 'live', 'fsc.json'), 'utf8')) as { epoch: number }).epoch, 1, `${c.mode}: epoch 1 vs epoch 0 live FSC`);
       t.diagnostic(`${c.mode}: 1 epoch, 2 refused resumes, 1 resumed epoch in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
