@@ -18,15 +18,7 @@ import { DiskSource } from '../../src/recon/diskSource.js';
 import { ReadAhead } from '../../src/recon/readAhead.js';
 import { SemiAmortizedTrainer } from '../../src/recon/semiAmortized.js';
 import { simulateParticles } from '../../src/sim/simulate.js';
-
-function blob(D: number): Float32Array {
-  const v = new Float32Array(D ** 3);
-  const c = D / 2;
-  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
-    v[(z * D + y) * D + x] = Math.exp(-((x - c) ** 2 + (y - c - 1) ** 2 / 2 + (z - c + 1) ** 2 / 3) / 4);
-  }
-  return v;
-}
+import { blobVolume as blob } from '../reliability/fixtures.js';
 
 test('DiskSource batches over a compact table equal those over object records', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-dsc-'));
