@@ -11,8 +11,11 @@ import { endRunLog, startRunLog } from './output.js';
 
 const VERSION = '0.1.0';
 
-export function buildProgram(): Command {
+export function buildProgram(onErrorWritten?: () => void): Command {
   const program = new Command();
+  // commander prints its own parse errors; remember that it did, so main() prints the ones it does not
+  // (an InvalidArgumentError thrown by a command's action) exactly once
+  program.configureOutput({ writeErr: (s) => { onErrorWritten?.(); process.stderr.write(s); } });
   program
     .name('cryospin')
     .description('Ab-initio single-particle cryo-EM reconstruction: simulate, reconstruct, measure.')
@@ -38,7 +41,8 @@ function rawArgs(action: Command): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let commanderPrinted = false;
+  const program = buildProgram(() => { commanderPrinted = true; });
   const t0 = Date.now();
   const finish = (code: number, why: string): number => {
     endRunLog(`exit ${code} after ${((Date.now() - t0) / 1000).toFixed(1)} s${why ? ': ' + why : ''}`);
@@ -50,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.exitCode !== 0 && !commanderPrinted) process.stderr.write(`cryospin: ${e.message}\n`);
       return finish(e.exitCode === 0 ? 0 : 2, e.message);
     }
     if (e instanceof InputError) {

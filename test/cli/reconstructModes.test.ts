@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { writeMrc } from '../../src/io/mrc.js';
+import { loadParticles } from '../../src/io/particles.js';
 import { simulateBlobSet } from '../reliability/fixtures.js';
 
 /**
@@ -159,6 +160,39 @@ test('reconstruct --serve on bad input exits 2 and leaves no output folder (the 
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /missing\.mrc/);
     assert.equal(existsSync(out), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('reconstruct --mode amortized --shift-warmup-epochs holds every origin at 0; other modes refuse the flag', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cryospin-shiftwarm-'));
+  try {
+    const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 5 });
+    const common = ['--no-report', '--json', '--epochs', '1', '--batch-size', '16', '--seed', '1'];
+    const held = join(root, 'held');
+    const r = await cli(['reconstruct', star, '-o', held, '--mode', 'amortized', '--shift-warmup-epochs', '1', ...common]);
+    assert.equal(r.code, 0, r.stderr);
+    const heldOrigins = loadParticles(join(held, 'poses.star'), { allowOutside: true }).particles.map((p) => p.originPx ?? [0, 0]);
+    assert.equal(heldOrigins.length, 32);
+    assert.ok(heldOrigins.every(([x, y]) => x === 0 && y === 0), `origins during the warm-up: ${JSON.stringify(heldOrigins.slice(0, 4))}`);
+    // the same run without the warm-up trains the shift head: its origins move off 0
+    const free = join(root, 'free');
+    const f = await cli(['reconstruct', star, '-o', free, '--mode', 'amortized', ...common]);
+    assert.equal(f.code, 0, f.stderr);
+    const freeOrigins = loadParticles(join(free, 'poses.star'), { allowOutside: true }).particles.map((p) => p.originPx ?? [0, 0]);
+    assert.ok(freeOrigins.some(([x, y]) => x !== 0 || y !== 0), 'without the warm-up the shift head moves the origins');
+    for (const [args, re] of [
+      [['--shift-warmup-epochs', '1'], /--shift-warmup-epochs .*amortized only/],
+      [['--mode', 'amortized', '--shift-warmup-epochs', '-1'], /--shift-warmup-epochs must be a whole number >= 0/],
+    ] as const) {
+      const out = join(root, 'bad');
+      const b = await cli(['reconstruct', star, '-o', out, ...common, ...args]);
+      assert.equal(b.code, 2, b.stderr);
+      assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+      assert.match(b.stderr, re);
+      assert.equal(existsSync(out), false, 'a refused run creates no output folder');
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ interface ReconstructCli {
   batchSize: number; seed: number; ctf?: string; apix?: number; invert?: boolean; mask?: number; gtMap?: string; gtPoses?: string;
   resume?: boolean; allowOutside?: boolean; json?: boolean; report?: boolean; encoder: 'lean' | 'paper';
   marchStart: number; marchEpochs: number; lrEncoder: number; lrPose: number; poseSteps: number;
-  decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number;
+  decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number; shiftWarmupEpochs: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
   searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
   backend: string;
@@ -55,6 +55,7 @@ export function register(program: Command): void {
     .option('--symmetric-loss', 'amortized mode: also score each image rotated in-plane by pi, keep the smaller error (cryoAI)')
     .option('--lr-volume <lr>', 'amortized mode: decoder step (grid: preconditioned step, default 0.3; fouriernet: Adam lr, default 1e-3)', num('--lr-volume'))
     .option('--clip-grad <norm>', 'amortized mode: encoder gradient-norm clip (0 = off)', num('--clip-grad'), 0)
+    .option('--shift-warmup-epochs <n>', 'amortized mode: hold every particle origin at 0 for the first n epochs (the shift head starts training after them)', num('--shift-warmup-epochs'), 0)
     .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
     .option('--init <how>', 'initial poses: search (iterative global low-res pose search) or encoder (cryoSPIN multi-head encoder)', 'search')
     .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 8)
@@ -125,7 +126,8 @@ export function register(program: Command): void {
       }
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
-      if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');
+      if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss || o.shiftWarmupEpochs !== 0)) throw new InvalidArgumentError('--decoder fouriernet, --symmetric-loss and --shift-warmup-epochs are available with --mode amortized only');
+      if (!(Number.isInteger(o.shiftWarmupEpochs) && o.shiftWarmupEpochs >= 0)) throw new InvalidArgumentError(`--shift-warmup-epochs must be a whole number >= 0, got ${o.shiftWarmupEpochs}`);
       const { default: cliProgress } = await import('cli-progress');
       const bar = new cliProgress.SingleBar({
         format: 'epoch {epoch} [{stage}] {bar} {value}/{total} batches | loss {loss} | ETA {eta_formatted} | {res}',
@@ -159,7 +161,7 @@ export function register(program: Command): void {
         },
       };
       const r = o.mode === 'amortized'
-        ? await (await import('../../recon/amortizedJob.js')).runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad,
+        ? await (await import('../../recon/amortizedJob.js')).runAmortizedJob({ ...opts, decoder: o.decoder as 'grid' | 'fouriernet', symmetricLoss: o.symmetricLoss ?? false, clipGradNorm: o.clipGrad, shiftWarmupEpochs: o.shiftWarmupEpochs,
           lrVolume: o.decoder === 'grid' ? o.lrVolume : undefined, lrFourierNet: o.decoder === 'fouriernet' ? o.lrVolume : undefined })
         : await (await import('../../recon/reconstructJob.js')).runReconstructJob(opts);
       await writeRunReport(o.outdir, o.report);
