@@ -78,21 +78,61 @@ export function ctfValueAt(p: CtfParams, kxPerA: number, kyPerA: number): number
 }
 
 /**
+ * What the CTF needs of the centred D*D grid, independent of the particle: per pixel the squared
+ * frequency radius in index units and cos/sin of twice its polar angle (cos 2theta = (x^2 - y^2)/r^2,
+ * sin 2theta = 2xy/r^2; theta = 0 at the origin like atan2(0, 0)). Cached per D.
+ */
+interface CtfGrid { r2: Float64Array; cos2: Float64Array; sin2: Float64Array }
+const gridCache = new Map<number, CtfGrid>();
+
+function ctfGrid(D: number): CtfGrid {
+  let g = gridCache.get(D);
+  if (g) return g;
+  const centre = Math.floor(D / 2);
+  const r2 = new Float64Array(D * D);
+  const cos2 = new Float64Array(D * D);
+  const sin2 = new Float64Array(D * D);
+  for (let y = 0; y < D; y++) {
+    const j = y - centre;
+    for (let x = 0; x < D; x++) {
+      const i = x - centre;
+      const q = i * i + j * j;
+      const k = y * D + x;
+      r2[k] = q;
+      cos2[k] = q === 0 ? 1 : (i * i - j * j) / q;
+      sin2[k] = q === 0 ? 0 : (2 * i * j) / q;
+    }
+  }
+  g = { r2, cos2, sin2 };
+  if (gridCache.size > 16) gridCache.clear();
+  gridCache.set(D, g);
+  return g;
+}
+
+/**
  * The CTF on the centred D*D Fourier grid (x fastest) for pixel size apixAngstrom. Writes into
- * `out` when given (length D*D) and returns it.
+ * `out` when given (length D*D) and returns it. The astigmatic defocus uses
+ * cos(2(theta - a)) = cos 2theta cos 2a + sin 2theta sin 2a with the grid's cached cos/sin 2theta
+ * (no atan2/cos per pixel); equal to ctfValueAt to ~1e-15 (test/core/ctf.test.ts).
  */
 export function ctf2D(p: CtfParams, D: number, apixAngstrom: number, out?: Float32Array): Float32Array {
   if (!(apixAngstrom > 0)) throw new RangeError(`ctf2D: pixel size must be positive, got ${apixAngstrom}`);
   const res = out ?? new Float32Array(D * D);
   if (res.length !== D * D) throw new RangeError(`ctf2D: out has length ${res.length}, expected ${D * D}`);
   const c = constantsOf(p);
-  const centre = Math.floor(D / 2);
+  const { r2, cos2, sin2 } = ctfGrid(D);
   const scale = 1 / (D * apixAngstrom);
-  for (let y = 0; y < D; y++) {
-    const ky = (y - centre) * scale;
-    for (let x = 0; x < D; x++) {
-      res[y * D + x] = evaluate(c, (x - centre) * scale, ky);
-    }
+  const s2 = scale * scale;
+  const ca = Math.cos(2 * c.angleRad);
+  const sa = Math.sin(2 * c.angleRad);
+  const { k1, k2: kc, phase0, dfMean, dfHalfDiff, bQuarter } = c;
+  for (let k = 0; k < D * D; k++) {
+    const k2 = r2[k]! * s2;
+    const df = dfMean + dfHalfDiff * (cos2[k]! * ca + sin2[k]! * sa);
+    const chi = k1 * df * k2 - kc * k2 * k2;
+    let v = Math.sin(chi + phase0);
+    if (bQuarter !== 0) v *= Math.exp(-bQuarter * k2);
+    res[k] = v;
   }
   return res;
 }

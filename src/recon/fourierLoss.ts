@@ -37,9 +37,54 @@ export interface LossOptions {
   dOrigins?: Float64Array;
 }
 
+/** Per-disc column/row indices (kx + c, ky + c) into the D-long phase-ramp tables. */
+interface DiscRamp { ix: Int32Array; iy: Int32Array; c: number; D: number }
+const rampIndex = new WeakMap<DiscIndex, DiscRamp>();
+
+function discRamp(disc: DiscIndex, D: number): DiscRamp {
+  let r = rampIndex.get(disc);
+  if (r === undefined || r.D !== D || r.ix.length !== disc.pix.length) {
+    const c = Math.floor(D / 2);
+    const n = disc.pix.length;
+    const ix = new Int32Array(n);
+    const iy = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = Math.round(disc.kx[i]!) + c;
+      const y = Math.round(disc.ky[i]!) + c;
+      if (x < 0 || x >= D || y < 0 || y >= D || x - c !== disc.kx[i] || y - c !== disc.ky[i]) {
+        throw new RangeError(`fourierLoss: disc frequency (${disc.kx[i]}, ${disc.ky[i]}) is not a pixel of the ${D}x${D} grid`);
+      }
+      ix[i] = x;
+      iy[i] = y;
+    }
+    r = { ix, iy, c, D };
+    rampIndex.set(disc, r);
+  }
+  return r;
+}
+
+/**
+ * exp(i·step·(j - c)) for j = 0..D-1 into re/im (double precision: every entry from its own
+ * cos/sin, so the product of a column and a row entry is the 2-D phase factor to ~1e-16).
+ */
+function rampTable(step: number, c: number, D: number, re: Float64Array, im: Float64Array): void {
+  for (let j = 0; j < D; j++) {
+    const a = step * (j - c);
+    re[j] = Math.cos(a);
+    im[j] = Math.sin(a);
+  }
+}
+
+let scratch = { D: 0, xr: new Float64Array(0), xi: new Float64Array(0), yr: new Float64Array(0), yi: new Float64Array(0) };
+
 /**
  * Per-candidate losses (B*M) for rendered slices (B*M*D*D). Gradients (when requested) are
  * of each candidate's own loss (not yet weighted by winner selection or batch averaging).
+ *
+ * The shift factor is separable, exp(i·2pi/D·(kx·ox + ky·oy)) = exp(i·2pi/D·kx·ox)·exp(i·2pi/D·ky·oy):
+ * each candidate computes two D-long tables (2D cos/sin instead of one per disc pixel) and every
+ * pixel takes one complex product of a column and a row entry (same value to ~1e-16 relative;
+ * test/recon/fourierLoss.test.ts compares with the per-pixel formula).
  */
 export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, opts: LossOptions): Float64Array {
   const { D, obs, ctf, B } = batch;
@@ -47,53 +92,66 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
   const P = D * D;
   const n = disc.pix.length;
   const inv = 1 / n;
+  const twoInv = 2 * inv;
   const twoPiOverD = (2 * Math.PI) / D;
   const losses = new Float64Array(B * M);
   if (dSlices) {
     dSlices.re.fill(0, 0, B * M * P);
     dSlices.im.fill(0, 0, B * M * P);
   }
+  const { ix, iy, c } = discRamp(disc, D);
+  if (scratch.D !== D) scratch = { D, xr: new Float64Array(D), xi: new Float64Array(D), yr: new Float64Array(D), yi: new Float64Array(D) };
+  const { xr, xi, yr, yi } = scratch;
+  const pix = disc.pix;
+  const kxs = disc.kx;
+  const kys = disc.ky;
+  const sRe = slices.re;
+  const sIm = slices.im;
+  const oRe = obs.re;
+  const oIm = obs.im;
+  const gRe = dSlices?.re;
+  const gIm = dSlices?.im;
   for (let b = 0; b < B; b++) {
     const imgOff = b * P;
     for (let m = 0; m < M; m++) {
       const s = b * M + m;
       const sOff = s * P;
-      const ox = originsPx[2 * s]!;
-      const oy = originsPx[2 * s + 1]!;
+      rampTable(twoPiOverD * originsPx[2 * s]!, c, D, xr, xi);
+      rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, yr, yi);
       let L = 0;
       let gox = 0;
       let goy = 0;
       for (let i = 0; i < n; i++) {
-        const p = disc.pix[i]!;
-        const kx = disc.kx[i]!;
-        const ky = disc.ky[i]!;
-        const ph = twoPiOverD * (kx * ox + ky * oy);
-        const c = ctf ? ctf[imgOff + p]! : 1;
-        const mRe = c * Math.cos(ph);
-        const mIm = c * Math.sin(ph);
-        const fRe = slices.re[sOff + p]!;
-        const fIm = slices.im[sOff + p]!;
+        const p = pix[i]!;
+        const jx = ix[i]!;
+        const jy = iy[i]!;
+        const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
+        const cc = ctf ? ctf[imgOff + p]! : 1;
+        const mRe = cc * (ar * br - ai * bi);
+        const mIm = cc * (ar * bi + ai * br);
+        const fRe = sRe[sOff + p]!;
+        const fIm = sIm[sOff + p]!;
         const pRe = mRe * fRe - mIm * fIm;
         const pIm = mRe * fIm + mIm * fRe;
-        const rRe = pRe - obs.re[imgOff + p]!;
-        const rIm = pIm - obs.im[imgOff + p]!;
+        const rRe = pRe - oRe[imgOff + p]!;
+        const rIm = pIm - oIm[imgOff + p]!;
         L += rRe * rRe + rIm * rIm;
-        if (dSlices) {
+        if (gRe) {
           // g = 2 conj(m) r / n
-          dSlices.re[sOff + p] = 2 * inv * (mRe * rRe + mIm * rIm);
-          dSlices.im[sOff + p] = 2 * inv * (mRe * rIm - mIm * rRe);
+          gRe[sOff + p] = twoInv * (mRe * rRe + mIm * rIm);
+          gIm![sOff + p] = twoInv * (mRe * rIm - mIm * rRe);
         }
         if (dOrigins) {
           // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
           const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
-          gox += t * kx;
-          goy += t * ky;
+          gox += t * kxs[i]!;
+          goy += t * kys[i]!;
         }
       }
       losses[s] = L * inv;
       if (dOrigins) {
-        dOrigins[2 * s] = 2 * inv * twoPiOverD * gox;
-        dOrigins[2 * s + 1] = 2 * inv * twoPiOverD * goy;
+        dOrigins[2 * s] = twoInv * twoPiOverD * gox;
+        dOrigins[2 * s + 1] = twoInv * twoPiOverD * goy;
       }
     }
   }

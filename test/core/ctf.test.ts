@@ -75,3 +75,19 @@ test('ctf2D samples the centred grid: pixel (c + i, c + j) has k = (i, j) / (D a
   }
   assert.throws(() => ctf2D(base, 8, 0), RangeError);
 });
+
+test('ctf2D (cached grid angles) equals ctfValueAt at every pixel: astigmatism, phase plate, B-factor, even/odd D', () => {
+  const ps: CtfParams[] = [
+    { ...base, defocusUAngstrom: 25000, defocusVAngstrom: 9000, defocusAngleDeg: 73.5, phaseShiftDeg: 35, bFactor: 80 },
+    { ...base, defocusUAngstrom: 11000, defocusVAngstrom: 13500, defocusAngleDeg: -140, voltageKv: 200, csMm: 0.01 },
+  ];
+  for (const p of ps) for (const [D, apix] of [[64, 2.1], [33, 1.05], [8, 4]] as const) {
+    const g = ctf2D(p, D, apix);
+    const c = Math.floor(D / 2);
+    let err = 0;
+    for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
+      err = Math.max(err, Math.abs(g[y * D + x]! - ctfValueAt(p, (x - c) / (D * apix), (y - c) / (D * apix))));
+    }
+    assert.ok(err < 1e-6, `D=${D}: max |ctf2D - ctfValueAt| = ${err}`); // float32 storage: <= 6e-8
+  }
+});
