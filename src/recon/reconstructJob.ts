@@ -90,7 +90,11 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
       ? new EncoderAdapter(createEncoder({ box: D, heads, seed, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 }))
       : null;
     const trainer = new SemiAmortizedTrainer(source, adapter, { ...o, init: useEncoder ? 'encoder' : 'search' });
-    const settings = { box: D, heads, seed, particles: source.n };
+    // the stage schedule: another searchIterations/localIterations on resume would shift the stage of every epoch
+    const sched = trainer.opts.init === 'search'
+      ? { init: 'search', searchIterations: trainer.opts.searchIterations, localIterations: trainer.opts.localIterations }
+      : { init: 'encoder' };
+    const settings = { box: D, heads, seed, particles: source.n, ...sched };
     await job.open<Checkpoint>({
       settings,
       onOutdirReady: o.onOutdirReady,

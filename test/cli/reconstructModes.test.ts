@@ -197,3 +197,26 @@ test('reconstruct --mode amortized --shift-warmup-epochs holds every origin at 0
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('semi-amortized --resume with another stage schedule (search/local iterations) is refused, naming the setting', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cryospin-sched-'));
+  try {
+    const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 6 });
+    const out = join(root, 'out');
+    const base = ['--no-report', '--batch-size', '16', '--search-rotations', '60'];
+    const r1 = await cli(['reconstruct', star, '-o', out, ...base, '--epochs', '1', '--search-iterations', '2']);
+    assert.equal(r1.code, 0, r1.stderr);
+    const ck = readFileSync(join(out, 'checkpoint.json'));
+    for (const [extra, field] of [[['--search-iterations', '3'], 'searchIterations'], [['--search-iterations', '2', '--local-iterations', '1'], 'localIterations']] as const) {
+      const r = await cli(['reconstruct', star, '-o', out, ...base, '--epochs', '3', '--resume', ...extra]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`checkpoint\\.json.*${field}`));
+      assert.ok(readFileSync(join(out, 'checkpoint.json')).equals(ck), 'checkpoint untouched');
+    }
+    const ok = await cli(['reconstruct', star, '-o', out, ...base, '--epochs', '2', '--resume', '--search-iterations', '2']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(epochsOf(out), [0, 1]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
