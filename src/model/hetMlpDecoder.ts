@@ -22,12 +22,18 @@
  * The z part of the first layer is a per-image bias (z W_z), computed once per image.
  * Gradients w.r.t. the weights and z are tfjs autodiff of the surrogate sum_i h_i g_i with
  * g = dL/dh (fourierNet.ts: hartleyGradient).
+ * Whole volumes (volumeGrid / volumeMap: the run's map.mrc and live maps) are evaluated from the
+ * state by hetMlpEval.ts (plain TypeScript, no tfjs), as `eval-vol` and `analyze` evaluate the
+ * saved decoder.json, so they agree bit for bit. getState/setState carry the weights and the Adam
+ * moments (adamState.ts): a resumed run continues as an uninterrupted one would.
  */
 import type { Complex } from '../core/complex.js';
 import { ifft3Centered } from '../core/fft.js';
 import { Rng } from '../core/rng.js';
 import { assembleSlices, hartleyGradient } from './fourierNet.js';
-import { createHartleyGrid, fourierFromHartley, hartleyGridSize, type DiscIndex, type HartleyGrid } from './hartleyVolume.js';
+import { getAdamMoments, setAdamMoments, type AdamMoments } from './adamState.js';
+import { HetMlpModel } from './hetMlpEval.js';
+import { fourierFromHartley, type DiscIndex, type HartleyGrid, createHartleyGrid } from './hartleyVolume.js';
 import { tf } from './tfjsSetup.js';
 
 export interface HetMlpOptions {
@@ -58,6 +64,8 @@ export interface HetMlpState {
   /** Fourier-feature matrix (3 x nFeatures, row-major) and the weights by name. */
   features: Float32Array;
   params: Record<string, Float32Array>;
+  /** Adam moments of the weights (checkpoints; absent in decoder.json and in older checkpoints). */
+  adam?: AdamMoments;
 }
 
 let uid = 0;
@@ -328,28 +336,13 @@ export class HetMlpDecoder {
     return rel;
   }
 
-  /** The volume at latent z sampled on the Hartley grid of box D (0 outside the Nyquist sphere). */
+  /**
+   * The volume at latent z sampled on the Hartley grid of box D (network 0 outside the Nyquist
+   * sphere, plus the base), evaluated by hetMlpEval.ts from the current weights.
+   */
   volumeGrid(z: ArrayLike<number>): HartleyGrid {
     if (z.length !== this.zdim) throw new Error(`z has ${z.length} values, the decoder has zdim ${this.zdim}`);
-    const D = this.D;
-    const Dv = hartleyGridSize(D);
-    const cv = Math.floor(Dv / 2);
-    const idx: number[] = [];
-    const c: number[] = [];
-    for (let zz = 0; zz < Dv; zz++) for (let y = 0; y < Dv; y++) for (let x = 0; x < Dv; x++) {
-      if (Math.hypot(x - cv, y - cv, zz - cv) > D / 2) continue;
-      idx.push((zz * Dv + y) * Dv + x);
-      c.push(x - cv, y - cv, zz - cv);
-    }
-    const vals = new Float32Array(Dv * Dv * Dv);
-    const chunk = 16384;
-    for (let s = 0; s < idx.length; s += chunk) {
-      const m = Math.min(chunk, idx.length - s);
-      const h = this.values(Float32Array.from(c.slice(3 * s, 3 * (s + m))), z, 1);
-      for (let i = 0; i < m; i++) vals[idx[s + i]!] = h[i]!;
-    }
-    if (this.base) for (let i = 0; i < vals.length; i++) vals[i] += this.base.values[i]!;
-    return createHartleyGrid(D, vals);
+    return new HetMlpModel(this.getState(false)).volumeGrid(z);
   }
 
   /** Real-space map (D^3, the scaling of hetDecoder.ts: hetVolumeMap) of the volume at latent z. */
@@ -360,13 +353,16 @@ export class HetMlpDecoder {
     return v;
   }
 
-  getState(): HetMlpState {
+  /** Weights, features, envelope, base and (withAdam, default) the Adam moments. */
+  getState(withAdam = true): HetMlpState {
     const params: Record<string, Float32Array> = {};
     for (const [k, v] of this.vars) params[k] = Float32Array.from(v.dataSync() as Float32Array);
-    return { format: 'cryospin-het-mlp-v1', D: this.D, zdim: this.zdim, options: { ...this.opts }, envelope: Float32Array.from(this.envelope), base: this.base ? Float32Array.from(this.base.values) : new Float32Array(0), features: Float32Array.from(this.features), params };
+    const st: HetMlpState = { format: 'cryospin-het-mlp-v1', D: this.D, zdim: this.zdim, options: { ...this.opts }, envelope: Float32Array.from(this.envelope), base: this.base ? Float32Array.from(this.base.values) : new Float32Array(0), features: Float32Array.from(this.features), params };
+    if (withAdam) st.adam = getAdamMoments(this.optimizer);
+    return st;
   }
 
-  /** Load weights (Adam moments restart: a resumed run is not bit-identical to an uninterrupted one). */
+  /** Load a state; its Adam moments too when it has them (else they restart from 0). */
   setState(s: HetMlpState): void {
     if (s.format !== 'cryospin-het-mlp-v1' || s.D !== this.D || s.zdim !== this.zdim) throw new RangeError('not a matching cryospin het-mlp state');
     for (const [k, v] of this.vars) {
@@ -378,6 +374,7 @@ export class HetMlpDecoder {
     this.features.set(s.features);
     tf.tidy(() => this.featT.assign(tf.tensor2d(s.features, [3, this.opts.nFeatures])));
     this.base = s.base.length ? createHartleyGrid(this.D, Float32Array.from(s.base)) : null;
+    if (s.adam) setAdamMoments(this.optimizer, this.variables, s.adam);
   }
 
   dispose(): void {

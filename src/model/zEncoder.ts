@@ -16,9 +16,12 @@
  *    in Fourier form).
  * Poses come from the consensus stage: there is no pose head here (src/model/encoder* is the
  * pose encoder).
+ * getState/setState carry the weights, the input scale and the Adam moments (adamState.ts), so a
+ * resumed run continues as an uninterrupted one would.
  */
 import { Rng } from '../core/rng.js';
 import type { ParticleBatch } from '../recon/types.js';
+import { getAdamMoments, setAdamMoments, type AdamMoments } from './adamState.js';
 import { tf } from './tfjsSetup.js';
 
 export type ZEncoderInput = 'backprojected' | 'image';
@@ -40,6 +43,8 @@ export interface ZEncoderState {
   options: ZEncoderOptions;
   inputScale: number;
   params: Float32Array[];
+  /** Adam moments (absent in older checkpoints: they then restart from 0). */
+  adam?: AdamMoments;
 }
 
 /** Number of input features for an encoder with these options. */
@@ -170,10 +175,10 @@ export class ZEncoder {
 
   getState(): ZEncoderState {
     return { format: 'cryospin-z-encoder-v1', zdim: this.zdim, options: { ...this.opts, hidden: [...this.opts.hidden] }, inputScale: this.inputScale,
-      params: this.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
+      params: this.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array)), adam: getAdamMoments(this.optimizer) };
   }
 
-  /** Load weights (Adam moments restart). */
+  /** Load weights, input scale and (when saved) the Adam moments. */
   setState(s: ZEncoderState): void {
     const vars = this.variables;
     if (s.format !== 'cryospin-z-encoder-v1' || s.zdim !== this.zdim || s.params.length !== vars.length) throw new RangeError('not a matching z-encoder state');
@@ -182,6 +187,7 @@ export class ZEncoder {
       tf.tidy(() => v.assign(tf.tensor(s.params[i]!, v.shape)));
     });
     this.inputScale = s.inputScale;
+    if (s.adam) setAdamMoments(this.optimizer, vars, s.adam);
   }
 
   dispose(): void {

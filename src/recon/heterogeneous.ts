@@ -33,6 +33,8 @@
  *    by Adam on the same data term with the same frequency marching; poses stay fixed.
  *  - zWarmupEpochs: the first heterogeneous epochs train the decoder with z replaced by noise
  *    N(0, zInitStd^2) (cryoFIRE's pose-only warm-up; here the poses are the consensus ones).
+ * Checkpoints (getState/setState) hold every piece of state, the network's and the encoder's
+ * Adam moments included: a resumed run is bit-identical to an uninterrupted one in every variant.
  */
 import type { Complex } from '../core/complex.js';
 import { Rng, type RngState } from '../core/rng.js';
@@ -150,7 +152,7 @@ export interface HetTrainerState {
   zAdamT: Uint32Array;
   volOpt: { m: Float32Array; w: Float32Array; t: number; lr: number }[];
   rng: RngState;
-  /** Coordinate-network decoder and encoder weights (their Adam moments are not kept). */
+  /** Coordinate-network decoder and encoder: weights and Adam moments (a resume continues bit for bit; older checkpoints without moments restart them). */
   mlp?: HetMlpState | null;
   encoder?: ZEncoderState | null;
 }

@@ -3,7 +3,8 @@
  * heterogeneous loop (heterogeneous.ts) epoch by epoch (metrics.jsonl line and checkpoint after
  * each), then write the outputs:
  *   z.npy (float32, N x zdim, input order), z.pkl (cryoDRGN: the same array pickled),
- *   decoder.json (the z-conditioned decoder, read by `analyze` and `eval-vol`),
+ *   decoder.json (the z-conditioned decoder, linear grids or the coordinate network; read by
+ *   `analyze` and `eval-vol`, hetDecoderFile.ts),
  *   map.mrc (the decoder's volume at z = 0, the latent mean), poses.star (RELION 3.1), pose.pkl
  *   (cryoDRGN), checkpoint.json, metrics.jsonl, result.json.
  * With ground truth (gtPoses: a STAR with angles and _rlnClassNumber) each epoch also reports
@@ -23,7 +24,8 @@ import { writeNpy } from '../io/npy.js';
 import type { ParticleSet } from '../io/particles.js';
 import { writeArraysPickle } from '../io/pickle.js';
 import { writeParticlesStar } from '../io/relionStar.js';
-import { createHetDecoder, type HetDecoder } from '../model/hetDecoder.js';
+import type { HetDecoder } from '../model/hetDecoder.js';
+import type { HetMlpDecoder } from '../model/hetMlpDecoder.js';
 import { writeDecoderFile } from './hetDecoderFile.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { HeterogeneousTrainer, type HeterogeneousOptions, type HetTrainerState } from './heterogeneous.js';
@@ -117,7 +119,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
         onEpoch: o.onEpoch,
       });
       source.close();
-      const dec = trainer.decoder ?? createHetDecoder(D, zdim, trainer.consensus.grid.values);
+      const dec = trainer.outputDecoder(); // the coordinate network (het-mlp) or the grids
       const out = writeHetOutputs(set, trainer, dec, outdir, source.apixAngstrom, scaleToWork);
       const result: HeterogeneousResult = { ...out, epochs: trainer.epoch, wall_s: job.clock.wall(), zdim };
       if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
@@ -133,7 +135,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
   }
 }
 
-function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: HetDecoder, outdir: string, apixWork: number, scaleToWork: number) {
+function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: HetDecoder | HetMlpDecoder, outdir: string, apixWork: number, scaleToWork: number) {
   const D = dec.D;
   const n = set.particles.length;
   const zdim = dec.zdim;

@@ -9,6 +9,7 @@
  * (CTF-corrected backprojection; sharper than the decoded map when the decoder is under-trained).
  * Writes into OUTDIR/analyze (or -o): analysis.json, kmeans_labels.npy (int32, input order),
  * cluster{c}.mrc, [cluster{c}_backprojected.mrc], pc{p}_{j}.mrc, latent_kmeans.png, latent_gt.png.
+ * Either decoder kind of decoder.json (hetDecoderFile.ts: linear grids or the coordinate network).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';

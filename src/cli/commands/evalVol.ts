@@ -3,6 +3,8 @@
  * heterogeneous run's decoder (OUTDIR/decoder.json) at any latent z. With --z-file (one z per
  * line, values separated by commas or white space) and several lines, -o is a prefix and the
  * maps are written as PREFIX_000.mrc, PREFIX_001.mrc, ...
+ * Either decoder kind (hetDecoderFile.ts): the linear grids, or the coordinate network (--het-decoder
+ * mlp), evaluated in plain TypeScript (no tfjs; the run's map.mrc is the same map at z = 0).
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -21,7 +23,7 @@ export interface EvalVolOptions {
   output: string;
 }
 
-export interface EvalVolResult { maps: string[]; zdim: number; boxPx: number; apixAngstrom: number }
+export interface EvalVolResult { maps: string[]; zdim: number; boxPx: number; apixAngstrom: number; decoder: 'linear-hartley' | 'het-mlp' }
 
 function parseZ(text: string, zdim: number, file: string, record?: number): Float64Array {
   const parts = text.trim().split(/[\s,]+/).filter((s) => s !== '');
@@ -34,7 +36,7 @@ function parseZ(text: string, zdim: number, file: string, record?: number): Floa
 
 export function runEvalVol(o: EvalVolOptions): EvalVolResult {
   if ((o.z === undefined) === (o.zFile === undefined)) throw new InputError('eval-vol', 'give --z or --z-file (one of them)');
-  const { decoder, apixAngstrom } = readDecoderFile(join(resolve(o.outdir), 'decoder.json'));
+  const { decoder, apixAngstrom, kind } = readDecoderFile(join(resolve(o.outdir), 'decoder.json'));
   const zs: Float64Array[] = [];
   if (o.z !== undefined) zs.push(parseZ(o.z, decoder.zdim, '--z'));
   else {
@@ -50,7 +52,7 @@ export function runEvalVol(o: EvalVolOptions): EvalVolResult {
     writeMrc(path, hetVolumeMap(decoder, z), { nx: D, ny: D, nz: D, apixAngstrom });
     maps.push(path);
   });
-  return { maps, zdim: decoder.zdim, boxPx: D, apixAngstrom };
+  return { maps, zdim: decoder.zdim, boxPx: D, apixAngstrom, decoder: kind };
 }
 
 /** The command's options and action live in evalVolCommand.ts (loaded without the decoder code). */

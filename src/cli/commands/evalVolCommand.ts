@@ -1,7 +1,7 @@
 /**
  * `cryospin eval-vol`: options and action only. The work (runEvalVol: the decoder's map at a
  * latent z) is in evalVol.ts, imported when the command runs, so `cryospin --help` and the other
- * commands do not load the decoders (the coordinate-network decoder brings tfjs).
+ * commands do not load the decoders. (Neither decoder kind needs tfjs to be evaluated.)
  */
 import type { Command } from 'commander';
 import { printResult } from '../output.js';

@@ -30,6 +30,7 @@ interface ReconstructCli {
   searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
   backend: string;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
+  hetDecoder?: string; zSource?: string; zWarmupEpochs?: number;
   serve?: boolean; serveHost: string; servePort: number;
 }
 
@@ -91,6 +92,9 @@ export function register(program: Command): void {
     .option('--consensus-epochs <E>', 'heterogeneous mode: epochs of the consensus (pose search + auto-decoding) stage', num('--consensus-epochs', true), 12)
     .option('--het-epochs <E>', 'heterogeneous mode: epochs of the heterogeneous (z + decoder) stage', num('--het-epochs', true), 10)
     .option('--init-poses <star>', 'heterogeneous mode: start from these poses (e.g. a consensus refinement) instead of the pose search')
+    .option('--het-decoder <kind>', 'heterogeneous mode: z-conditioned decoder, linear (mean + z-weighted basis grids; default) or mlp (coordinate network on the consensus volume; poses stay fixed)')
+    .option('--z-source <how>', 'heterogeneous mode: z per particle, autodecode (free vectors; default) or encoder (predicted from each image by an MLP)')
+    .option('--z-warmup-epochs <n>', 'heterogeneous mode: first heterogeneous epochs with z replaced by noise (default 0 for linear + autodecode, else 1)', num('--z-warmup-epochs', true))
     .option('--resume', 'continue from OUTDIR/checkpoint.json')
     .option('--allow-outside', 'accept image paths outside the particle file folder')
     .option('--serve', 'live dashboard of this run in the browser (a local read-only web server, URL printed on start; ends with the run: `cryospin serve OUTDIR` views it later)')
@@ -111,11 +115,18 @@ export function register(program: Command): void {
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
       if (o.mode === 'heterogeneous') {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
+        if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
+        if (o.zSource !== undefined && o.zSource !== 'autodecode' && o.zSource !== 'encoder') throw new InvalidArgumentError(`--z-source must be autodecode or encoder, got "${o.zSource}"`);
+        if (o.zWarmupEpochs !== undefined && !(o.zWarmupEpochs >= 0)) throw new InvalidArgumentError(`--z-warmup-epochs must be a whole number >= 0, got ${o.zWarmupEpochs}`);
         const { runHeterogeneousJob } = await import('../../recon/heterogeneousJob.js');
         const h = await runHeterogeneousJob({
           input, outdir: o.outdir, onOutdirReady, box: o.box, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
           gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, seed: o.seed, batchSize: o.batchSize,
           zdim: o.zdim, consensusEpochs: o.consensusEpochs, hetEpochs: o.hetEpochs, initPoses: o.initPoses,
+          // only the variants given (an undefined key would override the library's default)
+          ...(o.hetDecoder !== undefined ? { hetDecoder: o.hetDecoder as 'linear' | 'mlp' } : {}),
+          ...(o.zSource !== undefined ? { zSource: o.zSource as 'autodecode' | 'encoder' } : {}),
+          ...(o.zWarmupEpochs !== undefined ? { zWarmupEpochs: o.zWarmupEpochs } : {}),
           consensus: { searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift },
           onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
             (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
@@ -125,6 +136,7 @@ export function register(program: Command): void {
         return;
       }
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
+      if (o.hetDecoder !== undefined || o.zSource !== undefined || o.zWarmupEpochs !== undefined) throw new InvalidArgumentError('--het-decoder, --z-source and --z-warmup-epochs are available with --mode heterogeneous only');
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
       if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss || o.shiftWarmupEpochs !== 0)) throw new InvalidArgumentError('--decoder fouriernet, --symmetric-loss and --shift-warmup-epochs are available with --mode amortized only');
       if (!(Number.isInteger(o.shiftWarmupEpochs) && o.shiftWarmupEpochs >= 0)) throw new InvalidArgumentError(`--shift-warmup-epochs must be a whole number >= 0, got ${o.shiftWarmupEpochs}`);
