@@ -3,7 +3,7 @@
  * per-particle pose table, streamed DiskSource with read-ahead) against the number of particles N.
  *
  *   node --import tsx bench/scale.ts [--n 10000,100000,1000000] [--box 64] [--work DIR]
- *        [--base DIR] [--time-limit-s 900 | 600,300,420 (per N)] [--keep]
+ *        [--base DIR] [--time-limit-s 900 | 600,300,420 (per N)] [--threads 2] [--keep]
  *
  * Data: a base stack of 10^4 particles made by the simulator (`--base`, simulated into WORK/base
  * if absent; box 64, SNR 0.1, CTF). Larger stacks REPEAT the base images: WORK/n<N>/particles.mrcs
@@ -17,6 +17,12 @@
  * epoch for read-ahead, run ONE epoch -- stopped after --time-limit-s if not finished (the report
  * then says which fraction ran, and the full-epoch time is only a projection at the measured rate, in parentheses) -- then write a checkpoint (pose table
  * float32). Peak RSS = process.resourceUsage().maxRSS and VmHWM from /proc/self/status.
+ * --threads T (default 2): the wasm slice kernels (gather, scatter, rotation gradient) run on T
+ * threads (src/core/parallel pool); the rest of the step (loss, FFTs, CTF, Adam) stays on the main
+ * thread. The trainer has no threads option yet, so the child swaps its slicer's backend for a
+ * T-thread one right after construction (before any kernel ran; see threadedKernels).
+ * Besides wall-clock particles/s the child reports the epoch's CPU seconds (all threads) and
+ * particles per CPU-second, which is less sensitive to other jobs on a shared machine.
  * Outputs bench/results/scale.json and scale.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -36,6 +42,10 @@ const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 
 interface ChildResult {
   n: number; box: number; batchSize: number; backend: string;
+  /** Threads of the wasm slice kernels (1 when absent: runs before --threads existed). */
+  threads?: number;
+  /** CPU seconds (user + system, all threads) of the epoch part that ran, and particles per CPU-second. */
+  epochCpuS?: number; particlesPerCpuS?: number;
   loadS: number; epochWallS: number; particlesDone: number; epochFraction: number; completed: boolean;
   throughputParticlesPerS: number; maxRssMiB: number; vmHwmMiB: number | null; rssAfterLoadMiB: number;
   /** Peak RSS before the checkpoint is written (load + the epoch part that ran). */
@@ -56,6 +66,27 @@ function vmHwmMiB(): number | null {
   } catch { return null; }
 }
 
+/**
+ * Give the trainer's wasm slicer a T-thread backend: the trainer builds its slicer with the
+ * backend's default (1 thread) and keeps its volume in that backend's heap, so the volume is
+ * copied into the new backend's heap and the grid rebuilt on it. Must run before the first batch
+ * (the trainer's work buffers are allocated lazily by the slicer). Kernel outputs are the same
+ * numbers (scatter sums per-thread partial volumes: float rounding order only).
+ */
+async function threadedKernels(trainer: import('../src/recon/semiAmortized.js').SemiAmortizedTrainer, threads: number): Promise<void> {
+  if (threads === 1) return;
+  const { getBackend } = await import('../src/core/backend/index.js');
+  const { createHartleyGrid } = await import('../src/model/hartleyVolume.js');
+  const slicer = trainer.slicer as unknown as { be?: import('../src/core/backend/index.js').Backend; name: string };
+  if (slicer.name !== 'wasm' || !slicer.be) throw new Error(`--threads ${threads} needs the wasm slicer (got ${slicer.name})`);
+  const be = getBackend('wasm', { threads });
+  const values = be.allocFloat32(trainer.grid.values.length);
+  values.set(trainer.grid.values);
+  slicer.be.dispose();
+  slicer.be = be;
+  trainer.grid = createHartleyGrid(trainer.grid.D, values);
+}
+
 /** The measured run (child process). */
 async function child(): Promise<void> {
   const star = arg('star', '');
@@ -63,6 +94,8 @@ async function child(): Promise<void> {
   const limitS = Number(arg('time-limit-s', '900'));
   const batchSize = Number(arg('batch-size', '32'));
   const backend = arg('backend', 'wasm') as 'wasm' | 'ts';
+  const threads = Number(arg('threads', '2'));
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got ${arg('threads', '2')}`);
   const { loadParticles } = await import('../src/io/particles.js');
   const { DiskSource } = await import('../src/recon/diskSource.js');
   const { SemiAmortizedTrainer } = await import('../src/recon/semiAmortized.js');
@@ -72,6 +105,7 @@ async function child(): Promise<void> {
   const set = loadParticles(star);
   const source = new DiskSource(set, { box, seed: 0 });
   const trainer = new SemiAmortizedTrainer(source, null, { seed: 0, batchSize, backend, init: 'encoder', epochs: 1 });
+  await threadedKernels(trainer, backend === 'wasm' ? threads : 1);
   const loadS = (performance.now() - t0) / 1000;
   (globalThis as { gc?: () => void }).gc?.();
   const mu = process.memoryUsage();
@@ -88,6 +122,7 @@ async function child(): Promise<void> {
   let completed = true;
   class TimeUp extends Error {}
   const t1 = performance.now();
+  const cpu1 = process.cpuUsage();
   try {
     trainer.trainEpoch((p) => {
       done = Math.min(n, p.batch * batchSize);
@@ -99,6 +134,8 @@ async function child(): Promise<void> {
     completed = false;
   }
   const epochWallS = (performance.now() - t1) / 1000;
+  const cpu = process.cpuUsage(cpu1);
+  const epochCpuS = (cpu.user + cpu.system) / 1e6;
   const maxRssBeforeCheckpointMiB = process.resourceUsage().maxRSS / 1024;
   const pt = trainer.poses;
   const poseTableMiB = (pt.rot.byteLength + pt.origin.byteLength + pt.adamM.byteLength + pt.adamV.byteLength + pt.adamT.byteLength) / 2 ** 20;
@@ -111,7 +148,7 @@ async function child(): Promise<void> {
   source.close();
   trainer.slicer.dispose();
   const r: ChildResult = {
-    n, box, batchSize, backend, loadS, epochWallS, particlesDone: done, epochFraction: done / n, completed,
+    n, box, batchSize, backend, threads: backend === 'wasm' ? threads : 1, epochCpuS, particlesPerCpuS: done / epochCpuS, loadS, epochWallS, particlesDone: done, epochFraction: done / n, completed,
     throughputParticlesPerS: done / epochWallS, maxRssMiB: process.resourceUsage().maxRSS / 1024, maxRssBeforeCheckpointMiB, vmHwmMiB: vmHwmMiB(),
     rssAfterLoadMiB, poseTableMiB, checkpointMiB, checkpointS, readAhead: { ...source.readAheadStats },
     heapAfterLoadMiB: mu.heapUsed / 2 ** 20, arrayBuffersAfterLoadMiB: mu.arrayBuffers / 2 ** 20, particleTableMiB,
@@ -191,9 +228,9 @@ async function makeTiled(baseStar: string, N: number, outDir: string): Promise<s
 
 function table(rows: ChildResult[]): string {
   const f = (x: number, d = 1): string => x.toFixed(d);
-  const head = '| N | epoch run | wall s | particles/s | full epoch h (projected) | peak RSS MiB (maxRSS) | VmHWM MiB | peak before checkpoint MiB | RSS after load MiB | JS heap after load MiB | particle table MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
+  const head = '| N | threads | epoch run | wall s | particles/s | CPU s (particles/CPU-s) | full epoch h (projected) | peak RSS MiB (maxRSS) | VmHWM MiB | peak before checkpoint MiB | RSS after load MiB | JS heap after load MiB | particle table MiB | pose table MiB | checkpoint MiB (s) | load s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n';
   const opt = (x: number | undefined, d = 1): string => (x === undefined ? '-' : f(x, d));
-  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${r.completed ? f(r.epochWallS / 3600, 2) : `(${f(r.n / r.throughputParticlesPerS / 3600, 2)})`} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${r.maxRssBeforeCheckpointMiB === undefined ? '-' : f(r.maxRssBeforeCheckpointMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${opt(r.heapAfterLoadMiB, 0)} | ${r.particleTableMiB === undefined ? '-' : r.particleTableMiB === 0 ? 'objects' : f(r.particleTableMiB)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
+  return head + rows.map((r) => `| ${r.n.toLocaleString('en-US')} | ${r.threads ?? 1} | ${r.completed ? 'full' : `${(100 * r.epochFraction).toFixed(1)}% (time limit)`} | ${f(r.epochWallS)} | ${f(r.throughputParticlesPerS)} | ${r.epochCpuS === undefined ? '-' : `${f(r.epochCpuS)} (${f(r.particlesPerCpuS ?? 0)})`} | ${r.completed ? f(r.epochWallS / 3600, 2) : `(${f(r.n / r.throughputParticlesPerS / 3600, 2)})`} | ${f(r.maxRssMiB, 0)} | ${r.vmHwmMiB === null ? '-' : f(r.vmHwmMiB, 0)} | ${r.maxRssBeforeCheckpointMiB === undefined ? '-' : f(r.maxRssBeforeCheckpointMiB, 0)} | ${f(r.rssAfterLoadMiB, 0)} | ${opt(r.heapAfterLoadMiB, 0)} | ${r.particleTableMiB === undefined ? '-' : r.particleTableMiB === 0 ? 'objects' : f(r.particleTableMiB)} | ${f(r.poseTableMiB)} | ${f(r.checkpointMiB)} (${f(r.checkpointS)}) | ${f(r.loadS)} |`).join('\n') + '\n';
 }
 
 async function main(): Promise<void> {
@@ -216,7 +253,7 @@ async function main(): Promise<void> {
     const star = N === 10000 && !flag('tile-base') ? baseStar : await makeTiled(baseStar, N, join(work, `n${N}`));
     console.error(`scale: N=${N} data ready (${((performance.now() - t0) / 1000).toFixed(0)} s): ${star}`);
     const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', fileURLToPath(import.meta.url), '--child', '--star', star, '--box', String(box),
-      '--time-limit-s', String(limitFor(k)), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm')],
+      '--time-limit-s', String(limitFor(k)), '--batch-size', arg('batch-size', '32'), '--backend', arg('backend', 'wasm'), '--threads', arg('threads', '2')],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`child for N=${N} failed (status ${r.status})`);
     const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
@@ -230,7 +267,8 @@ async function main(): Promise<void> {
   mkdirSync(dirname(outJson), { recursive: true });
   writeFileSync(outJson, JSON.stringify({ meta, rows: merged }, null, 2) + '\n');
   const md = `# Scale: one auto-decoding epoch vs number of particles\n\n` +
-    `Box ${box}, batch ${merged[0]?.batchSize ?? 32}, slice kernels ${merged[0]?.backend ?? 'wasm'} (1 thread), DiskSource with read-ahead. ` +
+    `Box ${box}, batch ${merged[0]?.batchSize ?? 32}, slice kernels ${merged[0]?.backend ?? 'wasm'} ("threads": threads of the slice kernels; the rest of the step runs on the main thread), DiskSource with read-ahead. ` +
+    `CPU s: user + system seconds of all threads over the epoch part that ran. ` +
     `Stacks above 10^4 repeat a simulated 10^4-particle base stack (see bench/scale.ts). ` +
     `"epoch run" < 100%: the epoch was stopped at the time limit; throughput is over the part that ran and the full-epoch time in parentheses is a projection at that rate. ` +
     `Particle files of 8 MiB and more load into the compact particle table (typed-array columns, src/io/particleTable.ts); "objects": one JS object per particle. ` +

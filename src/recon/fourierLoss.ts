@@ -76,6 +76,67 @@ function rampTable(step: number, c: number, D: number, re: Float64Array, im: Flo
 }
 
 let scratch = { D: 0, xr: new Float64Array(0), xi: new Float64Array(0), yr: new Float64Array(0), yi: new Float64Array(0) };
+let ones = new Float32Array(0);
+let sink = { re: new Float32Array(0), im: new Float32Array(0) };
+
+/** The per-pixel inputs of one candidate (shared by the two loops below). */
+interface Pass {
+  pix: Int32Array; ix: Int32Array; iy: Int32Array; c: number; n: number;
+  xr: Float64Array; xi: Float64Array; yr: Float64Array; yi: Float64Array;
+  ctf: Float32Array; sRe: Float32Array; sIm: Float32Array; oRe: Float32Array; oIm: Float32Array;
+}
+
+/** Sum over the disc of |pred - Y|^2 for slice offset sOff, image offset imgOff, CTF plane offset ctfOff. */
+function lossOnly(q: Pass, imgOff: number, ctfOff: number, sOff: number): number {
+  const { pix, ix, iy, n, xr, xi, yr, yi, ctf, sRe, sIm, oRe, oIm } = q;
+  let L = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pix[i]!;
+    const jx = ix[i]!, jy = iy[i]!;
+    const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
+    const cc = ctf[ctfOff + p]!;
+    const mRe = cc * (ar * br - ai * bi);
+    const mIm = cc * (ar * bi + ai * br);
+    const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
+    const rRe = mRe * fRe - mIm * fIm - oRe[imgOff + p]!;
+    const rIm = mRe * fIm + mIm * fRe - oIm[imgOff + p]!;
+    L += rRe * rRe + rIm * rIm;
+  }
+  return L;
+}
+
+/**
+ * As lossOnly, also writing dL/dslice (times twoInv) at gOff of gRe/gIm and returning the
+ * origin-gradient sums in g[0], g[1] (the loss sum in g[2]).
+ */
+function lossGrad(q: Pass, imgOff: number, ctfOff: number, sOff: number, gRe: Float32Array, gIm: Float32Array, gOff: number, twoInv: number, g: Float64Array): void {
+  const { pix, ix, iy, c, n, xr, xi, yr, yi, ctf, sRe, sIm, oRe, oIm } = q;
+  let L = 0, gox = 0, goy = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pix[i]!;
+    const jx = ix[i]!, jy = iy[i]!;
+    const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
+    const cc = ctf[ctfOff + p]!;
+    const mRe = cc * (ar * br - ai * bi);
+    const mIm = cc * (ar * bi + ai * br);
+    const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
+    const pRe = mRe * fRe - mIm * fIm;
+    const pIm = mRe * fIm + mIm * fRe;
+    const rRe = pRe - oRe[imgOff + p]!;
+    const rIm = pIm - oIm[imgOff + p]!;
+    L += rRe * rRe + rIm * rIm;
+    // g = 2 conj(m) r / n
+    gRe[gOff + p] = twoInv * (mRe * rRe + mIm * rIm);
+    gIm[gOff + p] = twoInv * (mRe * rIm - mIm * rRe);
+    // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
+    const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
+    gox += t * (jx - c);
+    goy += t * (jy - c);
+  }
+  g[0] = gox; g[1] = goy; g[2] = L;
+}
+
+const gSums = new Float64Array(3);
 
 /**
  * Per-candidate losses (B*M) for rendered slices (B*M*D*D). Gradients (when requested) are
@@ -87,7 +148,7 @@ let scratch = { D: 0, xr: new Float64Array(0), xi: new Float64Array(0), yr: new 
  * test/recon/fourierLoss.test.ts compares with the per-pixel formula).
  */
 export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, opts: LossOptions): Float64Array {
-  const { D, obs, ctf, B } = batch;
+  const { D, obs, B } = batch;
   const { M, originsPx, dSlices, dOrigins } = opts;
   const P = D * D;
   const n = disc.pix.length;
@@ -101,57 +162,33 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
   }
   const { ix, iy, c } = discRamp(disc, D);
   if (scratch.D !== D) scratch = { D, xr: new Float64Array(D), xi: new Float64Array(D), yr: new Float64Array(D), yi: new Float64Array(D) };
-  const { xr, xi, yr, yi } = scratch;
-  const pix = disc.pix;
-  const kxs = disc.kx;
-  const kys = disc.ky;
-  const sRe = slices.re;
-  const sIm = slices.im;
-  const oRe = obs.re;
-  const oIm = obs.im;
-  const gRe = dSlices?.re;
-  const gIm = dSlices?.im;
+  let ctf = batch.ctf;
+  if (!ctf) {
+    if (ones.length < P) ones = new Float32Array(P).fill(1);
+    ctf = ones;
+  }
+  // origin gradients without slice gradients: the slice gradient goes to a scratch plane
+  if (dOrigins && !dSlices && sink.re.length < P) sink = { re: new Float32Array(P), im: new Float32Array(P) };
+  const q: Pass = { pix: disc.pix, ix, iy, c, n, ...scratch, ctf, sRe: slices.re, sIm: slices.im, oRe: obs.re, oIm: obs.im };
   for (let b = 0; b < B; b++) {
     const imgOff = b * P;
     for (let m = 0; m < M; m++) {
       const s = b * M + m;
       const sOff = s * P;
-      rampTable(twoPiOverD * originsPx[2 * s]!, c, D, xr, xi);
-      rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, yr, yi);
-      let L = 0;
-      let gox = 0;
-      let goy = 0;
-      for (let i = 0; i < n; i++) {
-        const p = pix[i]!;
-        const jx = ix[i]!;
-        const jy = iy[i]!;
-        const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
-        const cc = ctf ? ctf[imgOff + p]! : 1;
-        const mRe = cc * (ar * br - ai * bi);
-        const mIm = cc * (ar * bi + ai * br);
-        const fRe = sRe[sOff + p]!;
-        const fIm = sIm[sOff + p]!;
-        const pRe = mRe * fRe - mIm * fIm;
-        const pIm = mRe * fIm + mIm * fRe;
-        const rRe = pRe - oRe[imgOff + p]!;
-        const rIm = pIm - oIm[imgOff + p]!;
-        L += rRe * rRe + rIm * rIm;
-        if (gRe) {
-          // g = 2 conj(m) r / n
-          gRe[sOff + p] = twoInv * (mRe * rRe + mIm * rIm);
-          gIm![sOff + p] = twoInv * (mRe * rIm - mIm * rRe);
-        }
-        if (dOrigins) {
-          // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
-          const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
-          gox += t * kxs[i]!;
-          goy += t * kys[i]!;
-        }
+      rampTable(twoPiOverD * originsPx[2 * s]!, c, D, q.xr, q.xi);
+      rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, q.yr, q.yi);
+      // the CTF plane of image b, or the shared plane of ones without CTF
+      const ctfOff = batch.ctf ? imgOff : 0;
+      if (!dSlices && !dOrigins) {
+        losses[s] = lossOnly(q, imgOff, ctfOff, sOff) * inv;
+        continue;
       }
-      losses[s] = L * inv;
+      const g = dSlices ?? sink;
+      lossGrad(q, imgOff, ctfOff, sOff, g.re, g.im, dSlices ? sOff : 0, twoInv, gSums);
+      losses[s] = gSums[2]! * inv;
       if (dOrigins) {
-        dOrigins[2 * s] = twoInv * twoPiOverD * gox;
-        dOrigins[2 * s + 1] = twoInv * twoPiOverD * goy;
+        dOrigins[2 * s] = twoInv * twoPiOverD * gSums[0]!;
+        dOrigins[2 * s + 1] = twoInv * twoPiOverD * gSums[1]!;
       }
     }
   }
