@@ -341,7 +341,6 @@ export class HetMlpDecoder {
    * sphere, plus the base), evaluated by hetMlpEval.ts from the current weights.
    */
   volumeGrid(z: ArrayLike<number>): HartleyGrid {
-    if (z.length !== this.zdim) throw new Error(`z has ${z.length} values, the decoder has zdim ${this.zdim}`);
     return new HetMlpModel(this.getState(false)).volumeGrid(z);
   }
 

@@ -4,8 +4,10 @@
  *
  *   h(k; z) = base(k) + env(|k|) · MLP([sin 2pi pW, cos 2pi pW], z),   p = k / (D/2)
  *
- * The network is small (a few thousand weights), so one box-64 volume is ~0.5 G multiply-adds:
- * about a second here. Why a second implementation of the forward pass rather than tfjs: `eval-vol`
+ * The network is small (a few thousand weights); one box-64 volume (hidden 32, 24 features, the
+ * defaults) is ~0.5 G multiply-adds. Cost: 4-6x tfjs's wasm forward pass (6.2-8.0 s vs 1.4-1.5 s
+ * measured in one run at nice 19 beside a benchmark; noisy), acceptable for the few maps of
+ * eval-vol/analyze. Why a second implementation of the forward pass rather than tfjs: `eval-vol`
  * and `analyze` then read decoder.json synchronously and start without loading tfjs, and the
  * result does not depend on the tfjs backend or the CPU's SIMD paths (float64 arithmetic, the
  * same order on every machine). HetMlpDecoder.volumeGrid uses this evaluator too, so the run's

@@ -44,9 +44,8 @@ interface StatefulDecoder { readonly D: number; readonly zdim: number; getState(
 export function writeDecoderFile(path: string, dec: HetDecoder | StatefulDecoder, apixAngstrom: number): void {
   let f: DecoderFile;
   if ('getState' in dec) {
-    const mlp = dec.getState(false);
-    delete mlp.adam; // training state: not needed to evaluate the decoder
-    f = { kind: 'het-mlp', D: dec.D, zdim: dec.zdim, apixAngstrom, mlp };
+    // without the Adam moments: training state, not needed to evaluate the decoder
+    f = { kind: 'het-mlp', D: dec.D, zdim: dec.zdim, apixAngstrom, mlp: dec.getState(false) };
   } else {
     f = { kind: 'linear-hartley', D: dec.D, zdim: dec.zdim, apixAngstrom, grids: dec.grids.map((g) => g.values) };
   }
