@@ -90,7 +90,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
         for (let i = 0; i < 2 * n; i++) trainer.poses.origin[i] = init.origins[i]! * scaleToWork;
       }
       const zdim = trainer.opts.zdim;
-      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource };
+      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource, zWarmupEpochs: trainer.warmupEpochs };
       await job.open<HetCheckpoint>({
         settings,
         onOutdirReady: o.onOutdirReady,
