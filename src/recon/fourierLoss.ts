@@ -75,20 +75,21 @@ function rampTable(step: number, c: number, D: number, re: Float64Array, im: Flo
   }
 }
 
-let scratch = { D: 0, xr: new Float64Array(0), xi: new Float64Array(0), yr: new Float64Array(0), yi: new Float64Array(0) };
+/** Phase-ramp tables of the current candidate (module-level: the loops below read them as constants). */
+let rampD = 0;
+let xr = new Float64Array(0);
+let xi = new Float64Array(0);
+let yr = new Float64Array(0);
+let yi = new Float64Array(0);
 let ones = new Float32Array(0);
 let sink = { re: new Float32Array(0), im: new Float32Array(0) };
 
-/** The per-pixel inputs of one candidate (shared by the two loops below). */
-interface Pass {
-  pix: Int32Array; ix: Int32Array; iy: Int32Array; c: number; n: number;
-  xr: Float64Array; xi: Float64Array; yr: Float64Array; yi: Float64Array;
-  ctf: Float32Array; sRe: Float32Array; sIm: Float32Array; oRe: Float32Array; oIm: Float32Array;
-}
-
-/** Sum over the disc of |pred - Y|^2 for slice offset sOff, image offset imgOff, CTF plane offset ctfOff. */
-function lossOnly(q: Pass, imgOff: number, ctfOff: number, sOff: number): number {
-  const { pix, ix, iy, n, xr, xi, yr, yi, ctf, sRe, sIm, oRe, oIm } = q;
+/**
+ * Sum over the disc of |pred - Y|^2 (slice offset sOff, image offset imgOff, CTF plane offset
+ * ctfOff), with the current ramp tables.
+ */
+function lossOnly(pix: Int32Array, ix: Int32Array, iy: Int32Array, n: number, ctf: Float32Array, sRe: Float32Array, sIm: Float32Array,
+  oRe: Float32Array, oIm: Float32Array, imgOff: number, ctfOff: number, sOff: number): number {
   let L = 0;
   for (let i = 0; i < n; i++) {
     const p = pix[i]!;
@@ -106,11 +107,12 @@ function lossOnly(q: Pass, imgOff: number, ctfOff: number, sOff: number): number
 }
 
 /**
- * As lossOnly, also writing dL/dslice (times twoInv) at gOff of gRe/gIm and returning the
- * origin-gradient sums in g[0], g[1] (the loss sum in g[2]).
+ * As lossOnly, also writing dL/dslice (times twoInv) at gOff + pixel of gRe/gIm; the loss sum
+ * goes to out[0] and the origin-gradient sums (before the 2/n · 2pi/D factor) to out[1], out[2].
  */
-function lossGrad(q: Pass, imgOff: number, ctfOff: number, sOff: number, gRe: Float32Array, gIm: Float32Array, gOff: number, twoInv: number, g: Float64Array): void {
-  const { pix, ix, iy, c, n, xr, xi, yr, yi, ctf, sRe, sIm, oRe, oIm } = q;
+function lossGrad(pix: Int32Array, ix: Int32Array, iy: Int32Array, kxs: Float32Array, kys: Float32Array, n: number, ctf: Float32Array,
+  sRe: Float32Array, sIm: Float32Array, oRe: Float32Array, oIm: Float32Array, gRe: Float32Array, gIm: Float32Array,
+  imgOff: number, ctfOff: number, sOff: number, gOff: number, twoInv: number, out: Float64Array): void {
   let L = 0, gox = 0, goy = 0;
   for (let i = 0; i < n; i++) {
     const p = pix[i]!;
@@ -130,10 +132,10 @@ function lossGrad(q: Pass, imgOff: number, ctfOff: number, sOff: number, gRe: Fl
     gIm[gOff + p] = twoInv * (mRe * rIm - mIm * rRe);
     // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
     const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
-    gox += t * (jx - c);
-    goy += t * (jy - c);
+    gox += t * kxs[i]!;
+    goy += t * kys[i]!;
   }
-  g[0] = gox; g[1] = goy; g[2] = L;
+  out[0] = L; out[1] = gox; out[2] = goy;
 }
 
 const gSums = new Float64Array(3);
@@ -161,7 +163,7 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
     dSlices.im.fill(0, 0, B * M * P);
   }
   const { ix, iy, c } = discRamp(disc, D);
-  if (scratch.D !== D) scratch = { D, xr: new Float64Array(D), xi: new Float64Array(D), yr: new Float64Array(D), yi: new Float64Array(D) };
+  if (rampD !== D) { rampD = D; xr = new Float64Array(D); xi = new Float64Array(D); yr = new Float64Array(D); yi = new Float64Array(D); }
   let ctf = batch.ctf;
   if (!ctf) {
     if (ones.length < P) ones = new Float32Array(P).fill(1);
@@ -169,26 +171,26 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
   }
   // origin gradients without slice gradients: the slice gradient goes to a scratch plane
   if (dOrigins && !dSlices && sink.re.length < P) sink = { re: new Float32Array(P), im: new Float32Array(P) };
-  const q: Pass = { pix: disc.pix, ix, iy, c, n, ...scratch, ctf, sRe: slices.re, sIm: slices.im, oRe: obs.re, oIm: obs.im };
+  const g = dSlices ?? sink;
+  const { pix, kx, ky } = disc;
   for (let b = 0; b < B; b++) {
     const imgOff = b * P;
+    // the CTF plane of image b, or the shared plane of ones without CTF
+    const ctfOff = batch.ctf ? imgOff : 0;
     for (let m = 0; m < M; m++) {
       const s = b * M + m;
       const sOff = s * P;
-      rampTable(twoPiOverD * originsPx[2 * s]!, c, D, q.xr, q.xi);
-      rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, q.yr, q.yi);
-      // the CTF plane of image b, or the shared plane of ones without CTF
-      const ctfOff = batch.ctf ? imgOff : 0;
+      rampTable(twoPiOverD * originsPx[2 * s]!, c, D, xr, xi);
+      rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, yr, yi);
       if (!dSlices && !dOrigins) {
-        losses[s] = lossOnly(q, imgOff, ctfOff, sOff) * inv;
+        losses[s] = lossOnly(pix, ix, iy, n, ctf, slices.re, slices.im, obs.re, obs.im, imgOff, ctfOff, sOff) * inv;
         continue;
       }
-      const g = dSlices ?? sink;
-      lossGrad(q, imgOff, ctfOff, sOff, g.re, g.im, dSlices ? sOff : 0, twoInv, gSums);
-      losses[s] = gSums[2]! * inv;
+      lossGrad(pix, ix, iy, kx, ky, n, ctf, slices.re, slices.im, obs.re, obs.im, g.re, g.im, imgOff, ctfOff, sOff, dSlices ? sOff : 0, twoInv, gSums);
+      losses[s] = gSums[0]! * inv;
       if (dOrigins) {
-        dOrigins[2 * s] = twoInv * twoPiOverD * gSums[0]!;
-        dOrigins[2 * s + 1] = twoInv * twoPiOverD * gSums[1]!;
+        dOrigins[2 * s] = twoInv * twoPiOverD * gSums[1]!;
+        dOrigins[2 * s + 1] = twoInv * twoPiOverD * gSums[2]!;
       }
     }
   }
