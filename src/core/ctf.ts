@@ -113,7 +113,8 @@ function ctfGrid(D: number): CtfGrid {
  * The CTF on the centred D*D Fourier grid (x fastest) for pixel size apixAngstrom. Writes into
  * `out` when given (length D*D) and returns it. The astigmatic defocus uses
  * cos(2(theta - a)) = cos 2theta cos 2a + sin 2theta sin 2a with the grid's cached cos/sin 2theta
- * (no atan2/cos per pixel); equal to ctfValueAt to ~1e-15 (test/core/ctf.test.ts).
+ * (no atan2/cos per pixel), and each pixel whose mirror -k is on the grid copies it (CTF is even);
+ * equal to ctfValueAt to ~1e-15 before float32 storage (test/core/ctf.test.ts).
  */
 export function ctf2D(p: CtfParams, D: number, apixAngstrom: number, out?: Float32Array): Float32Array {
   if (!(apixAngstrom > 0)) throw new RangeError(`ctf2D: pixel size must be positive, got ${apixAngstrom}`);
@@ -126,13 +127,24 @@ export function ctf2D(p: CtfParams, D: number, apixAngstrom: number, out?: Float
   const ca = Math.cos(2 * c.angleRad);
   const sa = Math.sin(2 * c.angleRad);
   const { k1, k2: kc, phase0, dfMean, dfHalfDiff, bQuarter } = c;
-  for (let k = 0; k < D * D; k++) {
-    const k2 = r2[k]! * s2;
-    const df = dfMean + dfHalfDiff * (cos2[k]! * ca + sin2[k]! * sa);
-    const chi = k1 * df * k2 - kc * k2 * k2;
-    let v = Math.sin(chi + phase0);
-    if (bQuarter !== 0) v *= Math.exp(-bQuarter * k2);
-    res[k] = v;
+  const centre = Math.floor(D / 2);
+  for (let y = 0; y < D; y++) {
+    // CTF(-k) = CTF(k): a pixel whose mirror through the centre was computed already copies it
+    const my = 2 * centre - y;
+    for (let x = 0; x < D; x++) {
+      const k = y * D + x;
+      const mx = 2 * centre - x;
+      if ((y > centre || (y === centre && x > centre)) && mx < D) {
+        res[k] = res[my * D + mx]!;
+        continue;
+      }
+      const k2 = r2[k]! * s2;
+      const df = dfMean + dfHalfDiff * (cos2[k]! * ca + sin2[k]! * sa);
+      const chi = k1 * df * k2 - kc * k2 * k2;
+      let v = Math.sin(chi + phase0);
+      if (bQuarter !== 0) v *= Math.exp(-bQuarter * k2);
+      res[k] = v;
+    }
   }
   return res;
 }
