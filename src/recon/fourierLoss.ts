@@ -37,29 +37,30 @@ export interface LossOptions {
   dOrigins?: Float64Array;
 }
 
-/** Per-disc column/row indices (kx + c, ky + c) into the D-long phase-ramp tables. */
-interface DiscRamp { ix: Int32Array; iy: Int32Array; c: number; D: number }
-const rampIndex = new WeakMap<DiscIndex, DiscRamp>();
+/**
+ * The disc as row runs (y, x0, x1): consecutive pixels y·D + x0 .. y·D + x1 - 1, in the disc's own
+ * order (so sums run in the same order as over disc.pix), cached per disc.
+ */
+interface DiscRuns { runs: Int32Array; c: number; D: number; n: number }
+const runsCache = new WeakMap<DiscIndex, DiscRuns>();
 
-function discRamp(disc: DiscIndex, D: number): DiscRamp {
-  let r = rampIndex.get(disc);
-  if (r === undefined || r.D !== D || r.ix.length !== disc.pix.length) {
-    const c = Math.floor(D / 2);
-    const n = disc.pix.length;
-    const ix = new Int32Array(n);
-    const iy = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const x = Math.round(disc.kx[i]!) + c;
-      const y = Math.round(disc.ky[i]!) + c;
-      if (x < 0 || x >= D || y < 0 || y >= D || x - c !== disc.kx[i] || y - c !== disc.ky[i]) {
-        throw new RangeError(`fourierLoss: disc frequency (${disc.kx[i]}, ${disc.ky[i]}) is not a pixel of the ${D}x${D} grid`);
-      }
-      ix[i] = x;
-      iy[i] = y;
+function discRuns(disc: DiscIndex, D: number): DiscRuns {
+  let r = runsCache.get(disc);
+  if (r !== undefined && r.D === D && r.n === disc.pix.length) return r;
+  const c = Math.floor(D / 2);
+  const runs: number[] = [];
+  for (let i = 0; i < disc.pix.length; i++) {
+    const x = disc.kx[i]! + c;
+    const y = disc.ky[i]! + c;
+    if (!Number.isInteger(x) || !Number.isInteger(y) || x < 0 || x >= D || y < 0 || y >= D || disc.pix[i] !== y * D + x) {
+      throw new RangeError(`fourierLoss: disc pixel ${disc.pix[i]} (${disc.kx[i]}, ${disc.ky[i]}) is not a pixel of the ${D}x${D} grid`);
     }
-    r = { ix, iy, c, D };
-    rampIndex.set(disc, r);
+    const k = runs.length - 3;
+    if (k >= 0 && runs[k] === y && runs[k + 2] === x) runs[k + 2] = x + 1;
+    else runs.push(y, x, x + 1);
   }
+  r = { runs: Int32Array.from(runs), c, D, n: disc.pix.length };
+  runsCache.set(disc, r);
   return r;
 }
 
@@ -86,54 +87,63 @@ let sink = { re: new Float32Array(0), im: new Float32Array(0) };
 
 /**
  * Sum over the disc of |pred - Y|^2 (slice offset sOff, image offset imgOff, CTF plane offset
- * ctfOff), with the current ramp tables.
+ * ctfOff) with the current ramp tables, run by run (the disc's pixels in the disc's order).
  */
-function lossOnly(pix: Int32Array, ix: Int32Array, iy: Int32Array, n: number, ctf: Float32Array, sRe: Float32Array, sIm: Float32Array,
+function lossOnlyRows(runs: Int32Array, D: number, ctf: Float32Array, sRe: Float32Array, sIm: Float32Array,
   oRe: Float32Array, oIm: Float32Array, imgOff: number, ctfOff: number, sOff: number): number {
   let L = 0;
-  for (let i = 0; i < n; i++) {
-    const p = pix[i]!;
-    const jx = ix[i]!, jy = iy[i]!;
-    const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
-    const cc = ctf[ctfOff + p]!;
-    const mRe = cc * (ar * br - ai * bi);
-    const mIm = cc * (ar * bi + ai * br);
-    const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
-    const rRe = mRe * fRe - mIm * fIm - oRe[imgOff + p]!;
-    const rIm = mRe * fIm + mIm * fRe - oIm[imgOff + p]!;
-    L += rRe * rRe + rIm * rIm;
+  for (let k = 0; k < runs.length; k += 3) {
+    const y = runs[k]!, x1 = runs[k + 2]!;
+    const br = yr[y]!, bi = yi[y]!;
+    const row = y * D;
+    for (let x = runs[k + 1]!; x < x1; x++) {
+      const p = row + x;
+      const ar = xr[x]!, ai = xi[x]!;
+      const cc = ctf[ctfOff + p]!;
+      const mRe = cc * (ar * br - ai * bi);
+      const mIm = cc * (ar * bi + ai * br);
+      const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
+      const rRe = mRe * fRe - mIm * fIm - oRe[imgOff + p]!;
+      const rIm = mRe * fIm + mIm * fRe - oIm[imgOff + p]!;
+      L += rRe * rRe + rIm * rIm;
+    }
   }
   return L;
 }
 
 /**
- * As lossOnly, also writing dL/dslice (times twoInv) at gOff + pixel of gRe/gIm; the loss sum
+ * As lossOnlyRows, also writing dL/dslice (times twoInv) at gOff + pixel of gRe/gIm; the loss sum
  * goes to out[0] and the origin-gradient sums (before the 2/n · 2pi/D factor) to out[1], out[2].
  */
-function lossGrad(pix: Int32Array, ix: Int32Array, iy: Int32Array, kxs: Float32Array, kys: Float32Array, n: number, ctf: Float32Array,
+function lossGradRows(runs: Int32Array, D: number, c: number, ctf: Float32Array,
   sRe: Float32Array, sIm: Float32Array, oRe: Float32Array, oIm: Float32Array, gRe: Float32Array, gIm: Float32Array,
   imgOff: number, ctfOff: number, sOff: number, gOff: number, twoInv: number, out: Float64Array): void {
   let L = 0, gox = 0, goy = 0;
-  for (let i = 0; i < n; i++) {
-    const p = pix[i]!;
-    const jx = ix[i]!, jy = iy[i]!;
-    const ar = xr[jx]!, ai = xi[jx]!, br = yr[jy]!, bi = yi[jy]!;
-    const cc = ctf[ctfOff + p]!;
-    const mRe = cc * (ar * br - ai * bi);
-    const mIm = cc * (ar * bi + ai * br);
-    const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
-    const pRe = mRe * fRe - mIm * fIm;
-    const pIm = mRe * fIm + mIm * fRe;
-    const rRe = pRe - oRe[imgOff + p]!;
-    const rIm = pIm - oIm[imgOff + p]!;
-    L += rRe * rRe + rIm * rIm;
-    // g = 2 conj(m) r / n
-    gRe[gOff + p] = twoInv * (mRe * rRe + mIm * rIm);
-    gIm[gOff + p] = twoInv * (mRe * rIm - mIm * rRe);
-    // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
-    const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
-    gox += t * kxs[i]!;
-    goy += t * kys[i]!;
+  for (let k = 0; k < runs.length; k += 3) {
+    const y = runs[k]!, x1 = runs[k + 2]!;
+    const br = yr[y]!, bi = yi[y]!;
+    const row = y * D;
+    const ky = y - c;
+    for (let x = runs[k + 1]!; x < x1; x++) {
+      const p = row + x;
+      const ar = xr[x]!, ai = xi[x]!;
+      const cc = ctf[ctfOff + p]!;
+      const mRe = cc * (ar * br - ai * bi);
+      const mIm = cc * (ar * bi + ai * br);
+      const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
+      const pRe = mRe * fRe - mIm * fIm;
+      const pIm = mRe * fIm + mIm * fRe;
+      const rRe = pRe - oRe[imgOff + p]!;
+      const rIm = pIm - oIm[imgOff + p]!;
+      L += rRe * rRe + rIm * rIm;
+      // g = 2 conj(m) r / n
+      gRe[gOff + p] = twoInv * (mRe * rRe + mIm * rIm);
+      gIm[gOff + p] = twoInv * (mRe * rIm - mIm * rRe);
+      // d pred / d o = i (2 pi k / D) pred ; dL = 2 Re(conj(r) * i * pred) * 2pi k/D
+      const t = rRe * -pIm + rIm * pRe; // Re(conj(r) * i * pred)
+      gox += t * (x - c);
+      goy += t * ky;
+    }
   }
   out[0] = L; out[1] = gox; out[2] = goy;
 }
@@ -147,7 +157,9 @@ const gSums = new Float64Array(3);
  * The shift factor is separable, exp(i·2pi/D·(kx·ox + ky·oy)) = exp(i·2pi/D·kx·ox)·exp(i·2pi/D·ky·oy):
  * each candidate computes two D-long tables (2D cos/sin instead of one per disc pixel) and every
  * pixel takes one complex product of a column and a row entry (same value to ~1e-16 relative;
- * test/recon/fourierLoss.test.ts compares with the per-pixel formula).
+ * test/recon/fourierLoss.test.ts compares with the per-pixel formula). The disc is walked as row
+ * runs of consecutive pixels in its own order (no per-pixel index lookups; sums in the same order).
+ * Throws RangeError for a disc whose pixel indices are not y·D + x of its frequencies.
  */
 export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, opts: LossOptions): Float64Array {
   const { D, obs, B } = batch;
@@ -162,7 +174,7 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
     dSlices.re.fill(0, 0, B * M * P);
     dSlices.im.fill(0, 0, B * M * P);
   }
-  const { ix, iy, c } = discRamp(disc, D);
+  const { runs, c } = discRuns(disc, D);
   if (rampD !== D) { rampD = D; xr = new Float64Array(D); xi = new Float64Array(D); yr = new Float64Array(D); yi = new Float64Array(D); }
   let ctf = batch.ctf;
   if (!ctf) {
@@ -172,7 +184,6 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
   // origin gradients without slice gradients: the slice gradient goes to a scratch plane
   if (dOrigins && !dSlices && sink.re.length < P) sink = { re: new Float32Array(P), im: new Float32Array(P) };
   const g = dSlices ?? sink;
-  const { pix, kx, ky } = disc;
   for (let b = 0; b < B; b++) {
     const imgOff = b * P;
     // the CTF plane of image b, or the shared plane of ones without CTF
@@ -183,10 +194,11 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
       rampTable(twoPiOverD * originsPx[2 * s]!, c, D, xr, xi);
       rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, yr, yi);
       if (!dSlices && !dOrigins) {
-        losses[s] = lossOnly(pix, ix, iy, n, ctf, slices.re, slices.im, obs.re, obs.im, imgOff, ctfOff, sOff) * inv;
+        losses[s] = lossOnlyRows(runs, D, ctf, slices.re, slices.im, obs.re, obs.im, imgOff, ctfOff, sOff) * inv;
         continue;
       }
-      lossGrad(pix, ix, iy, kx, ky, n, ctf, slices.re, slices.im, obs.re, obs.im, g.re, g.im, imgOff, ctfOff, sOff, dSlices ? sOff : 0, twoInv, gSums);
+      const gOff = dSlices ? sOff : 0;
+      lossGradRows(runs, D, c, ctf, slices.re, slices.im, obs.re, obs.im, g.re, g.im, imgOff, ctfOff, sOff, gOff, twoInv, gSums);
       losses[s] = gSums[0]! * inv;
       if (dOrigins) {
         dOrigins[2 * s] = twoInv * twoPiOverD * gSums[1]!;

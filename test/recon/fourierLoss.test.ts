@@ -107,3 +107,20 @@ test('fourierLoss origin gradient matches central finite differences', () => {
     assert.ok(Math.abs(fd - dO[j]!) < 1e-3 * Math.max(1, Math.abs(dO[j]!)), `origin ${j}: fd ${fd} vs ${dO[j]}`);
   }
 });
+
+test('fourierLoss on a disc listed out of row order (reversed) equals the formula; an inconsistent disc is refused', () => {
+  const D = 20, B = 2, M = 1;
+  const { obs, slices, ctf, origins } = data(D, B, M, 8);
+  const d0 = nyquistDisc(D, 7);
+  const rev = (a: Float32Array | Int32Array): Float32Array | Int32Array => a.slice().reverse();
+  const disc: DiscIndex = { D, pix: rev(d0.pix) as Int32Array, kx: rev(d0.kx) as Float32Array, ky: rev(d0.ky) as Float32Array };
+  const ref = plainLoss(D, B, M, obs, ctf, slices, disc, origins);
+  const dS: Complex = { re: new Float32Array(B * D * D), im: new Float32Array(B * D * D) };
+  const dO = new Float64Array(2 * B);
+  const l = fourierLoss({ D, obs, ctf, B }, slices, disc, { M, originsPx: origins, dSlices: dS, dOrigins: dO });
+  assert.ok(maxRelErr(l, ref.losses) < 1e-12);
+  assert.ok(maxRelErr(dO, ref.dO) < 1e-9);
+  assert.ok(maxRelErr(dS.re, ref.dS.re) < 1e-6 && maxRelErr(dS.im, ref.dS.im) < 1e-6);
+  const bad: DiscIndex = { D, pix: Int32Array.from(d0.pix, (p) => p + 1), kx: d0.kx, ky: d0.ky };
+  assert.throws(() => fourierLoss({ D, obs, ctf, B }, slices, bad, { M, originsPx: origins }), RangeError);
+});
