@@ -86,34 +86,10 @@ let ones = new Float32Array(0);
 let sink = { re: new Float32Array(0), im: new Float32Array(0) };
 
 /**
- * Sum over the disc of |pred - Y|^2 (slice offset sOff, image offset imgOff, CTF plane offset
- * ctfOff) with the current ramp tables, run by run (the disc's pixels in the disc's order).
- */
-function lossOnlyRows(runs: Int32Array, D: number, ctf: Float32Array, sRe: Float32Array, sIm: Float32Array,
-  oRe: Float32Array, oIm: Float32Array, imgOff: number, ctfOff: number, sOff: number): number {
-  let L = 0;
-  for (let k = 0; k < runs.length; k += 3) {
-    const y = runs[k]!, x1 = runs[k + 2]!;
-    const br = yr[y]!, bi = yi[y]!;
-    const row = y * D;
-    for (let x = runs[k + 1]!; x < x1; x++) {
-      const p = row + x;
-      const ar = xr[x]!, ai = xi[x]!;
-      const cc = ctf[ctfOff + p]!;
-      const mRe = cc * (ar * br - ai * bi);
-      const mIm = cc * (ar * bi + ai * br);
-      const fRe = sRe[sOff + p]!, fIm = sIm[sOff + p]!;
-      const rRe = mRe * fRe - mIm * fIm - oRe[imgOff + p]!;
-      const rIm = mRe * fIm + mIm * fRe - oIm[imgOff + p]!;
-      L += rRe * rRe + rIm * rIm;
-    }
-  }
-  return L;
-}
-
-/**
- * As lossOnlyRows, also writing dL/dslice (times twoInv) at gOff + pixel of gRe/gIm; the loss sum
- * goes to out[0] and the origin-gradient sums (before the 2/n · 2pi/D factor) to out[1], out[2].
+ * One candidate over the disc's row runs with the current ramp tables (slice offset sOff, image
+ * offset imgOff, CTF plane offset ctfOff): the sum of |pred - Y|^2 to out[0], the origin-gradient
+ * sums (before the 2/n · 2pi/D factor) to out[1], out[2], and dL/dslice (times twoInv) written at
+ * gOff + pixel of gRe/gIm.
  */
 function lossGradRows(runs: Int32Array, D: number, c: number, ctf: Float32Array,
   sRe: Float32Array, sIm: Float32Array, oRe: Float32Array, oIm: Float32Array, gRe: Float32Array, gIm: Float32Array,
@@ -181,8 +157,8 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
     if (ones.length < P) ones = new Float32Array(P).fill(1);
     ctf = ones;
   }
-  // origin gradients without slice gradients: the slice gradient goes to a scratch plane
-  if (dOrigins && !dSlices && sink.re.length < P) sink = { re: new Float32Array(P), im: new Float32Array(P) };
+  // without slice gradients requested they go to a scratch plane
+  if (!dSlices && sink.re.length < P) sink = { re: new Float32Array(P), im: new Float32Array(P) };
   const g = dSlices ?? sink;
   for (let b = 0; b < B; b++) {
     const imgOff = b * P;
@@ -193,10 +169,6 @@ export function fourierLoss(batch: LossBatch, slices: Complex, disc: DiscIndex, 
       const sOff = s * P;
       rampTable(twoPiOverD * originsPx[2 * s]!, c, D, xr, xi);
       rampTable(twoPiOverD * originsPx[2 * s + 1]!, c, D, yr, yi);
-      if (!dSlices && !dOrigins) {
-        losses[s] = lossOnlyRows(runs, D, ctf, slices.re, slices.im, obs.re, obs.im, imgOff, ctfOff, sOff) * inv;
-        continue;
-      }
       const gOff = dSlices ? sOff : 0;
       lossGradRows(runs, D, c, ctf, slices.re, slices.im, obs.re, obs.im, g.re, g.im, imgOff, ctfOff, sOff, gOff, twoInv, gSums);
       losses[s] = gSums[0]! * inv;
