@@ -34,13 +34,24 @@ function encode(v: unknown): Json {
   return v as Json;
 }
 
+/**
+ * The bytes of a base64 string in an ArrayBuffer of their own: a large decode already has one
+ * (used as is: no second copy of e.g. an 84 MiB pose table), a small one lives in Node's shared
+ * pool and is copied out.
+ */
+function ownBytes(base64: string): ArrayBuffer {
+  const b = Buffer.from(base64, 'base64');
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
 function decode(v: Json): unknown {
   if (Array.isArray(v)) return v.map(decode);
   if (v !== null && typeof v === 'object') {
     const f = v[TAG];
-    if (typeof f === 'string') { const b = Buffer.from(f, 'base64'); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
+    if (typeof f === 'string') return new Float32Array(ownBytes(f));
     const u = v[TAGU];
-    if (typeof u === 'string') { const b = Buffer.from(u, 'base64'); return new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
+    if (typeof u === 'string') return new Uint32Array(ownBytes(u));
     const o: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) o[k] = decode(x);
     return o;

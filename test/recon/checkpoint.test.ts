@@ -54,6 +54,7 @@ test('streamed checkpoint bytes equal JSON.stringify of the encoded state; readi
     assert.deepEqual(readdirSync(dir), ['checkpoint.json'], 'no temporaries left');
     const back = readCheckpoint<{ poses: { rot: Float32Array; adamT: Uint32Array }; list: [Float32Array]; note: string; epoch: number }>(p);
     assert.ok(back.poses.rot instanceof Float32Array && back.poses.adamT instanceof Uint32Array);
+    assert.equal(back.poses.rot.buffer.byteLength, back.poses.rot.byteLength);
     assert.ok(Buffer.from(back.poses.rot.buffer).equals(Buffer.from(state.poses.rot.buffer)));
     assert.deepEqual(Array.from(back.poses.adamT), Array.from(state.poses.adamT));
     assert.deepEqual(Array.from(back.list[0]), Array.from(state.list[0] as Float32Array));
@@ -69,6 +70,9 @@ test('a checkpoint in the format of earlier versions (hand-written JSON + base64
     writeFileSync(p, '{"epoch":3,"volume":{"__f32__":"AACAPwAAAEA="},"adamT":{"__u32__":"AQAAAA=="},"monitorPrev":[0.5,2],"rng":{"s":[1,2,3,4]}}');
     const s = readCheckpoint<{ epoch: number; volume: Float32Array; adamT: Uint32Array; monitorPrev: number[]; rng: { s: number[] } }>(p);
     assert.equal(s.epoch, 3);
+    // decoded arrays own their buffer (small decodes come out of Node's shared Buffer pool)
+    assert.equal(s.volume.buffer.byteLength, 8);
+    assert.equal(s.adamT.buffer.byteLength, 4);
     assert.ok(s.volume instanceof Float32Array);
     assert.deepEqual(Array.from(s.volume), [1, 2]);
     assert.ok(s.adamT instanceof Uint32Array);
