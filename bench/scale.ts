@@ -19,8 +19,7 @@
  * float32). Peak RSS = process.resourceUsage().maxRSS and VmHWM from /proc/self/status.
  * --threads T (default 2): the wasm slice kernels (gather, scatter, rotation gradient) run on T
  * threads (src/core/parallel pool); the rest of the step (loss, FFTs, CTF, Adam) stays on the main
- * thread. The trainer has no threads option yet, so the child swaps its slicer's backend for a
- * T-thread one right after construction (before any kernel ran; see threadedKernels).
+ * thread (SemiAmortizedOptions.threads, `reconstruct --threads`).
  * Besides wall-clock particles/s the child reports the epoch's CPU seconds (all threads) and
  * particles per CPU-second, which is less sensitive to other jobs on a shared machine.
  * Outputs bench/results/scale.json and scale.md.
@@ -66,27 +65,6 @@ function vmHwmMiB(): number | null {
   } catch { return null; }
 }
 
-/**
- * Give the trainer's wasm slicer a T-thread backend: the trainer builds its slicer with the
- * backend's default (1 thread) and keeps its volume in that backend's heap, so the volume is
- * copied into the new backend's heap and the grid rebuilt on it. Must run before the first batch
- * (the trainer's work buffers are allocated lazily by the slicer). Kernel outputs are the same
- * numbers (scatter sums per-thread partial volumes: float rounding order only).
- */
-async function threadedKernels(trainer: import('../src/recon/semiAmortized.js').SemiAmortizedTrainer, threads: number): Promise<void> {
-  if (threads === 1) return;
-  const { getBackend } = await import('../src/core/backend/index.js');
-  const { createHartleyGrid } = await import('../src/model/hartleyVolume.js');
-  const slicer = trainer.slicer as unknown as { be?: import('../src/core/backend/index.js').Backend; name: string };
-  if (slicer.name !== 'wasm' || !slicer.be) throw new Error(`--threads ${threads} needs the wasm slicer (got ${slicer.name})`);
-  const be = getBackend('wasm', { threads });
-  const values = be.allocFloat32(trainer.grid.values.length);
-  values.set(trainer.grid.values);
-  slicer.be.dispose();
-  slicer.be = be;
-  trainer.grid = createHartleyGrid(trainer.grid.D, values);
-}
-
 /** The measured run (child process). */
 async function child(): Promise<void> {
   const star = arg('star', '');
@@ -104,8 +82,7 @@ async function child(): Promise<void> {
   const t0 = performance.now();
   const set = loadParticles(star);
   const source = new DiskSource(set, { box, seed: 0 });
-  const trainer = new SemiAmortizedTrainer(source, null, { seed: 0, batchSize, backend, init: 'encoder', epochs: 1 });
-  await threadedKernels(trainer, backend === 'wasm' ? threads : 1);
+  const trainer = new SemiAmortizedTrainer(source, null, { seed: 0, batchSize, backend, init: 'encoder', epochs: 1, threads: backend === 'wasm' ? threads : 1 });
   const loadS = (performance.now() - t0) / 1000;
   (globalThis as { gc?: () => void }).gc?.();
   const mu = process.memoryUsage();

@@ -49,6 +49,8 @@ export interface SemiAmortizedOptions {
   poseLrDecay: number;
   /** Slice kernels: 'wasm' (SIMD backend, default) or 'ts' (reference). */
   backend: 'ts' | 'wasm';
+  /** Worker threads of the wasm slice kernels (1 = on the main thread; results differ in float32 rounding only). */
+  threads: number;
   /** Std of the random initial Hartley values. */
   initScale: number;
   /**
@@ -119,6 +121,7 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseSteps: 5,
   initScale: 0.01,
   backend: 'wasm',
+  threads: 1,
   poseLrDecay: 1,
   marchStartPx: 0,
   marchEpochs: 0,
@@ -201,7 +204,7 @@ export class SemiAmortizedTrainer {
     this.opts = { ...SEMI_AMORTIZED_DEFAULTS, ...opts };
     this.encoder = encoder;
     this.rng = new Rng(this.opts.seed);
-    this.slicer = createSlicer(this.opts.backend);
+    this.slicer = createSlicer(this.opts.backend, this.opts.threads);
     // the volume lives where the slice kernels read it (wasm heap: no copy per kernel call)
     const Dv = createHartleyGrid(source.D).Dv;
     this.grid = createHartleyGrid(source.D, this.slicer.alloc(Dv * Dv * Dv));

@@ -10,6 +10,8 @@ import { renderSlices, renderSlicesBackward, type DiscIndex, type HartleyGrid } 
 
 export interface Slicer {
   readonly name: string;
+  /** Threads the slice kernels are split over (1 for the TS reference). */
+  readonly threads: number;
   /** B slices (D x D each, the first B·D² entries of out) for rotations rots (9B); 0 outside the disc. */
   render(grid: HartleyGrid, rots: Float64Array, B: number, out: Complex, disc: DiscIndex): void;
   /** Adds dL/dH into dGrid (if given); writes dL/dA (9 per slice) into dRots (if given). */
@@ -24,6 +26,7 @@ export interface Slicer {
 
 export const tsSlicer: Slicer = {
   name: 'ts',
+  threads: 1,
   render: (grid, rots, B, out, disc) => renderSlices(grid, rots, B, out, disc),
   backward: (grid, rots, B, dS, dGrid, dRots, disc) => renderSlicesBackward(grid, rots, B, dS, dGrid, dRots, disc),
   alloc: (n) => new Float32Array(n),
@@ -38,11 +41,13 @@ function discRadius(disc: DiscIndex): number {
 
 class BackendSlicer implements Slicer {
   readonly name: string;
+  readonly threads: number;
   private readonly be: Backend;
   private readonly radius = new WeakMap<DiscIndex, number>();
-  constructor(name: BackendName) {
+  constructor(name: BackendName, threads: number) {
     this.name = name;
-    this.be = getBackend(name);
+    this.be = getBackend(name, { threads });
+    this.threads = this.be.threads;
   }
   private r(disc: DiscIndex): number {
     let r = this.radius.get(disc);
@@ -66,6 +71,12 @@ class BackendSlicer implements Slicer {
   dispose(): void { this.be.dispose(); }
 }
 
-export function createSlicer(name: 'ts' | BackendName): Slicer {
-  return name === 'ts' ? tsSlicer : new BackendSlicer(name);
+/**
+ * A slicer on the named backend; `threads` > 1 splits the wasm kernels over worker threads (gather
+ * and rotation gradient give identical numbers; scatter sums per-thread partial volumes, so the
+ * volume gradient differs in float32 rounding only).
+ */
+export function createSlicer(name: 'ts' | BackendName, threads = 1): Slicer {
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`slicer threads must be a whole number >= 1, got ${threads}`);
+  return name === 'ts' ? tsSlicer : new BackendSlicer(name, threads);
 }

@@ -220,3 +220,26 @@ test('semi-amortized --resume with another stage schedule (search/local iteratio
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threads; other modes refuse it', { timeout: 120_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cryospin-threads-'));
+  try {
+    const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 8 });
+    const base = ['--no-report', '--json', '--batch-size', '16', '--search-rotations', '60', '--epochs', '2', '--search-iterations', '1', '--local-iterations', '0'];
+    const r = await cli(['reconstruct', star, '-o', join(root, 't2'), ...base, '--threads', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(epochsOf(join(root, 't2')), [0, 1]);
+    for (const [args, re] of [
+      [['--threads', '2', '--mode', 'amortized'], /--threads is available with --mode semi-amortized only/],
+      [['--threads', '0'], /--threads must be >= 1/],
+    ] as const) {
+      const out = join(root, 'bad');
+      const b = await cli(['reconstruct', star, '-o', out, ...base, ...args]);
+      assert.equal(b.code, 2, b.stderr);
+      assert.match(b.stderr, re);
+      assert.equal(existsSync(out), false);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -14,8 +14,9 @@ test('wasm slicer matches the TypeScript reference (slices, volume and rotation 
   for (const r of [D / 2, 5]) {
     const disc = nyquistDisc(D, r);
     const out: Record<string, { s: Float32Array; dH: Float32Array; dR: Float64Array }> = {};
-    for (const name of ['ts', 'wasm'] as const) {
-      const sl = createSlicer(name);
+    for (const [name, backend, threads] of [['ts', 'ts', 1], ['wasm', 'wasm', 1], ['wasm2', 'wasm', 2]] as const) {
+      const sl = createSlicer(backend, threads);
+      assert.equal(sl.threads, threads);
       const s = { re: new Float32Array(B * D * D), im: new Float32Array(B * D * D) };
       sl.render(g, rots, B, s, disc);
       const dS = { re: s.re.map((v, i) => v * 0.5 + (i % 7) * 0.01), im: s.im.map((v) => v - 0.2) };
@@ -33,5 +34,11 @@ test('wasm slicer matches the TypeScript reference (slices, volume and rotation 
     assert.ok(rel(out.ts!.s, out.wasm!.s) < 1e-5, `slices r=${r}`);
     assert.ok(rel(out.ts!.dH, out.wasm!.dH) < 1e-5, `dH r=${r}`);
     assert.ok(rel(out.ts!.dR, out.wasm!.dR) < 1e-5, `dR r=${r}`);
+    // two kernel threads: gather and rotation gradient split by slices (identical numbers), the
+    // volume gradient summed from per-thread partial volumes (float32 rounding only)
+    assert.deepEqual(out.wasm2!.s, out.wasm!.s, `2-thread slices r=${r}`);
+    assert.deepEqual(out.wasm2!.dR, out.wasm!.dR, `2-thread dR r=${r}`);
+    assert.ok(rel(out.wasm!.dH, out.wasm2!.dH) < 1e-6, `2-thread dH r=${r}`);
   }
+  assert.throws(() => createSlicer('wasm', 0), /whole number >= 1/);
 });

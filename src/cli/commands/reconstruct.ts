@@ -28,7 +28,7 @@ interface ReconstructCli {
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number; shiftWarmupEpochs: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
   searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
-  backend: string;
+  backend: string; threads: number;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
   hetDecoder?: string; zSource?: string; zWarmupEpochs?: number;
   serve?: boolean; serveHost: string; servePort: number;
@@ -76,6 +76,7 @@ export function register(program: Command): void {
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
     .option('--seed <K>', 'random seed', num('--seed', true), 0)
     .option('--backend <name>', 'slice kernels: wasm (SIMD, default), ts (reference) or webgpu (WGSL via Dawn; a GPU, or Mesa llvmpipe)', 'wasm')
+    .option('--threads <T>', 'semi-amortized mode: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; results differ from 1 thread in float32 rounding only)', num('--threads', true), 1)
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
@@ -113,6 +114,8 @@ export function register(program: Command): void {
       if (o.autodecodeVolume !== 'sgd' && o.autodecodeVolume !== 'wiener') throw new InvalidArgumentError(`--autodecode-volume must be sgd or wiener, got "${o.autodecodeVolume}"`);
       const lradii = o.localRadius.split(',').map(Number);
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
+      if (!(o.threads >= 1)) throw new InvalidArgumentError(`--threads must be >= 1, got ${o.threads}`);
+      if (o.mode !== 'semi-amortized' && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized only');
       if (o.mode === 'heterogeneous') {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
         if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
@@ -151,7 +154,7 @@ export function register(program: Command): void {
       if (!(BACKEND_NAMES as readonly string[]).includes(o.backend)) throw new InvalidArgumentError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${o.backend}"`);
       const opts: ReconstructJobOptions = {
         // SemiAmortizedOptions.backend is typed 'ts' | 'wasm'; createSlicer accepts every BackendName (incl. 'webgpu')
-        backend: o.backend as SemiAmortizedBackend,
+        backend: o.backend as SemiAmortizedBackend, threads: o.threads,
         input, outdir: o.outdir, onOutdirReady, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
