@@ -42,6 +42,18 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string; stdo
   }
 }
 
+/** Each (extra arguments, message) case exits 2 with that one-line message and creates no output folder. */
+async function assertRefused(star: string, root: string, base: string[], cases: ReadonlyArray<readonly [readonly string[], RegExp]>): Promise<void> {
+  for (const [args, re] of cases) {
+    const out = join(root, 'refused');
+    const b = await cli(['reconstruct', star, '-o', out, ...base, ...args]);
+    assert.equal(b.code, 2, b.stderr);
+    assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+    assert.match(b.stderr, re);
+    assert.equal(existsSync(out), false, 'a refused run creates no output folder');
+  }
+}
+
 const epochsOf = (dir: string): number[] =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { epoch: number }).epoch);
 
@@ -182,17 +194,10 @@ test('reconstruct --mode amortized --shift-warmup-epochs holds every origin at 0
     assert.equal(f.code, 0, f.stderr);
     const freeOrigins = loadParticles(join(free, 'poses.star'), { allowOutside: true }).particles.map((p) => p.originPx ?? [0, 0]);
     assert.ok(freeOrigins.some(([x, y]) => x !== 0 || y !== 0), 'without the warm-up the shift head moves the origins');
-    for (const [args, re] of [
+    await assertRefused(star, root, common, [
       [['--shift-warmup-epochs', '1'], /--shift-warmup-epochs .*amortized only/],
       [['--mode', 'amortized', '--shift-warmup-epochs', '-1'], /--shift-warmup-epochs must be a whole number >= 0/],
-    ] as const) {
-      const out = join(root, 'bad');
-      const b = await cli(['reconstruct', star, '-o', out, ...common, ...args]);
-      assert.equal(b.code, 2, b.stderr);
-      assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
-      assert.match(b.stderr, re);
-      assert.equal(existsSync(out), false, 'a refused run creates no output folder');
-    }
+    ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -229,16 +234,10 @@ test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threa
     const r = await cli(['reconstruct', star, '-o', join(root, 't2'), ...base, '--threads', '2']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(epochsOf(join(root, 't2')), [0, 1]);
-    for (const [args, re] of [
+    await assertRefused(star, root, base, [
       [['--threads', '2', '--mode', 'amortized'], /--threads is available with --mode semi-amortized only/],
       [['--threads', '0'], /--threads must be >= 1/],
-    ] as const) {
-      const out = join(root, 'bad');
-      const b = await cli(['reconstruct', star, '-o', out, ...base, ...args]);
-      assert.equal(b.code, 2, b.stderr);
-      assert.match(b.stderr, re);
-      assert.equal(existsSync(out), false);
-    }
+    ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
