@@ -132,6 +132,7 @@ test('endpoints follow a run folder that fills up over time; SSE announces each 
 
 test('cryospin serve --json prints one JSON line with the URL; a missing folder is an InputError', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-serve-'));
+  await new Promise((ok) => setTimeout(ok, 100)); // let the runner's pending report writes go out first
   const lines: string[] = [];
   const orig = process.stdout.write.bind(process.stdout);
   const origErr = process.stderr.write.bind(process.stderr);
@@ -144,8 +145,11 @@ test('cryospin serve --json prints one JSON line with the URL; a missing folder 
     process.stdout.write = orig;
     process.stderr.write = origErr;
   }
+  // the test runner reports through the same stdout: pass its captured reports on (they were lost, and with
+  // them the previous test's result: the run counted one test fewer)
+  for (const l of lines) if (!l.startsWith('{"url"')) orig(l);
   try {
-    const ours = lines.map(String).filter((l) => l.startsWith('{"url"')); // the test runner's own reports share stdout
+    const ours = lines.map(String).filter((l) => l.startsWith('{"url"'));
     assert.equal(ours.length, 1);
     assert.ok(ours[0]!.endsWith('}\n'));
     const o = JSON.parse(ours[0]!) as { url: string; host: string; port: number };
