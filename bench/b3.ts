@@ -11,7 +11,7 @@
  *     with our poses, next to the reference: known-pose, known-state backprojection;
  *   - median rotation error (global alignment incl. hand).
  * Targets (issue 6): split >= 95%, decoded map within 0.5 px of the reference, median <= 3 deg.
- * Usage: node --import tsx bench/b3.ts [--n 20000] [--zdim 8] [--het-epochs 6] [--consensus-epochs 12] [--work /tmp/cryospin-b3] [--known-poses] [--reuse]
+ * Usage: node --import tsx bench/b3.ts [--n 20000] [--zdim 8] [--het-epochs 6] [--consensus-epochs 18] [--threads 2] [--work /tmp/cryospin-b3] [--known-poses] [--reuse]
  *        [--het-decoder linear|mlp] [--z-source autodecode|encoder] [--mlp-hidden 32] [--mlp-features 24]
  * Writes bench/results/b3.json and bench/results/b3.md (b3.known-poses.* with --known-poses, which
  * starts the heterogeneous stage from the true poses: z and the decoder measured alone); a
@@ -43,7 +43,19 @@ function arg(name: string, fallback: string): string {
 const N = Number(arg('--n', '20000'));
 const zdim = Number(arg('--zdim', '8'));
 const hetEpochs = Number(arg('--het-epochs', '6'));
-const consensusEpochs = Number(arg('--consensus-epochs', '12'));
+const consensusEpochs = Number(arg('--consensus-epochs', '18'));
+/** Slice-kernel worker threads of the consensus stage (semi-amortized: results differ in float32 rounding only). */
+const threads = Number(arg('--threads', '2'));
+/**
+ * The consensus stage's settings: those of benchmark B1 (bench/b1.ts) — 14 search iterations on a
+ * 4000-particle subset with the Fourier radius rising 3 -> 10 px, 2 local refinement passes out to
+ * 20 px, then auto-decoding with the Wiener volume. The stage count follows --consensus-epochs.
+ */
+const CONSENSUS = {
+  searchIterations: 14, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
+  localIterations: 2, localResearch: true, localRadiusStartPx: 12, localRadiusEndPx: 20, localRotStepDeg: 6, localShiftStepPx: 1,
+  lrPose: 0.01, autodecodeVolume: 'wiener' as const, threads,
+};
 const work = resolve(arg('--work', '/tmp/cryospin-b3'));
 /** Start the heterogeneous stage from the true poses (measures z and the decoder alone). */
 const knownPoses = process.argv.includes('--known-poses');
@@ -81,6 +93,7 @@ async function main(): Promise<void> {
   const r: HeterogeneousResult = reuse ? JSON.parse(readFileSync(join(outdir, 'result.json'), 'utf8')) as HeterogeneousResult : await runHeterogeneousJob({
     input: star, outdir, zdim, consensusEpochs: knownPoses ? 4 : consensusEpochs, hetEpochs, seed: 0, gtPoses: star,
     initPoses: knownPoses ? star : undefined, hetDecoder, zSource, mlp: mlpOpts,
+    consensus: knownPoses ? { threads } : CONSENSUS,
     onEpoch: (m) => process.stderr.write(`b3: ${JSON.stringify(m)}\n`),
   });
   const set = loadParticles(star);
@@ -125,7 +138,7 @@ async function main(): Promise<void> {
     benchmark: 'B3', poses: knownPoses ? 'known (true poses given; consensus = 4 volume-only passes)' : 'ab initio (pose search + auto-decoding)', n: N, zdim,
     het_decoder: hetDecoder, z_source: zSource, mlp: hetDecoder === 'mlp' ? mlpOpts : null,
     het_epoch_s: hetEpochS, split_accuracy_per_epoch: splitPerEpoch,
-    consensus_epochs: knownPoses ? 4 : consensusEpochs, het_epochs: hetEpochs, box: 64, snr: 0.1,
+    consensus_epochs: knownPoses ? 4 : consensusEpochs, consensus_settings: knownPoses ? { threads } : CONSENSUS, het_epochs: hetEpochs, box: 64, snr: 0.1,
     class_counts: sim.classCounts,
     split_accuracy_kmeans_z: acc, split_accuracy_kmeans_pc1: accPc1, pca_explained_variance: pc.explainedVariance,
     rot_median_deg: r.rot_median_deg_vs_gt ?? null, states,
@@ -148,6 +161,7 @@ async function main(): Promise<void> {
     `| seconds per heterogeneous epoch | ${hetEpochS.map((x) => x.toFixed(0)).join(', ')} | - |`,
     `| median rotation error | ${f(out.rot_median_deg)} deg | <= 3 deg |`,
     ...states.map((s) => `| state ${s.state}: FSC0.5 decoded map / cluster backprojection / known-pose known-state | ${f(s.res05_px_decoded)} / ${f(s.res05_px_cluster_backprojection)} / ${f(s.res05_px_known_pose_known_state)} px | decoded within 0.5 px of reference |`),
+    '', `Consensus settings: \`${JSON.stringify(out.consensus_settings)}\`. Command: \`node --import tsx bench/b3.ts ${process.argv.slice(2).join(' ')}\`.`,
     '', 'FSC(0.5) in pixels (box/shell, first crossing); ab-initio maps aligned to the ground truth (incl. hand) first.', '',
   ].join('\n');
   writeFileAtomic(`${stem}.md`, md);
