@@ -90,7 +90,11 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
         for (let i = 0; i < 2 * n; i++) trainer.poses.origin[i] = init.origins[i]! * scaleToWork;
       }
       const zdim = trainer.opts.zdim;
-      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource, zWarmupEpochs: trainer.warmupEpochs };
+      const c = trainer.consensus.opts;
+      // the consensus stage's schedule as resolved (a resume with another one would shift every later epoch's stage)
+      const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource, zWarmupEpochs: trainer.warmupEpochs,
+        consensusEpochs: trainer.opts.consensusEpochs, consensusSearchIterations: c.searchIterations, consensusLocalIterations: c.localIterations,
+        consensusSearchSubset: c.searchSubset, consensusAutodecodeVolume: c.autodecodeVolume };
       await job.open<HetCheckpoint>({
         settings,
         onOutdirReady: o.onOutdirReady,

@@ -226,7 +226,7 @@ test('semi-amortized --resume with another stage schedule (search/local iteratio
   }
 });
 
-test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threads; other modes refuse it', { timeout: 120_000 }, async () => {
+test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threads; amortized mode refuses it', { timeout: 120_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'cryospin-threads-'));
   try {
     const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 8 });
@@ -235,9 +235,38 @@ test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threa
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(epochsOf(join(root, 't2')), [0, 1]);
     await assertRefused(star, root, base, [
-      [['--threads', '2', '--mode', 'amortized'], /--threads is available with --mode semi-amortized only/],
+      [['--threads', '2', '--mode', 'amortized'], /--threads is available with --mode semi-amortized and heterogeneous \(its consensus stage\) only/],
       [['--threads', '0'], /--threads must be >= 1/],
     ]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('heterogeneous mode: the consensus stage takes the semi-amortized options (threads, local refinement, Wiener); a resume with another consensus schedule is refused', { timeout: 180_000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cryospin-hetcons-'));
+  try {
+    const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 9 });
+    const out = join(root, 'het');
+    const args = (local: string, het: string): string[] => ['reconstruct', star, '-o', out, '--no-report', '--json', '--mode', 'heterogeneous', '--zdim', '2',
+      '--batch-size', '16', '--search-rotations', '60', '--search-iterations', '1', '--local-iterations', local, '--consensus-epochs', '3',
+      '--het-epochs', het, '--threads', '2', '--autodecode-volume', 'wiener'];
+    const r = await cli(args('1', '0'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(epochsOf(out), [0, 1, 2]);
+    const ck = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')) as { options: Record<string, unknown> };
+    // the schedule the consensus trainer resolved from the flags (1 search, 1 local, then auto-decoding with the Wiener volume)
+    assert.equal(ck.options['consensusSearchIterations'], 1);
+    assert.equal(ck.options['consensusLocalIterations'], 1);
+    assert.equal(ck.options['consensusAutodecodeVolume'], 'wiener');
+    const before = readFileSync(join(out, 'checkpoint.json'));
+    const b = await cli([...args('0', '1'), '--resume']);
+    assert.equal(b.code, 2, b.stderr);
+    assert.match(b.stderr, /consensusLocalIterations = 1, this run has 0/);
+    assert.deepEqual(readFileSync(join(out, 'checkpoint.json')), before, 'a refused resume changes nothing');
+    const c = await cli([...args('1', '1'), '--resume']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.deepEqual(epochsOf(out), [0, 1, 2, 3]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -76,7 +76,7 @@ export function register(program: Command): void {
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
     .option('--seed <K>', 'random seed', num('--seed', true), 0)
     .option('--backend <name>', 'slice kernels: wasm (SIMD, default), ts (reference) or webgpu (WGSL via Dawn; a GPU, or Mesa llvmpipe)', 'wasm')
-    .option('--threads <T>', 'semi-amortized mode: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; results differ from 1 thread in float32 rounding only)', num('--threads', true), 1)
+    .option('--threads <T>', 'semi-amortized mode and the heterogeneous consensus stage: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; results differ from 1 thread in float32 rounding only)', num('--threads', true), 1)
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
@@ -115,7 +115,7 @@ export function register(program: Command): void {
       const lradii = o.localRadius.split(',').map(Number);
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
       if (!(o.threads >= 1)) throw new InvalidArgumentError(`--threads must be >= 1, got ${o.threads}`);
-      if (o.mode !== 'semi-amortized' && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized only');
+      if (o.mode === 'amortized' && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized and heterogeneous (its consensus stage) only');
       if (o.mode === 'heterogeneous') {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
         if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
@@ -130,7 +130,13 @@ export function register(program: Command): void {
           ...(o.hetDecoder !== undefined ? { hetDecoder: o.hetDecoder as 'linear' | 'mlp' } : {}),
           ...(o.zSource !== undefined ? { zSource: o.zSource as 'autodecode' | 'encoder' } : {}),
           ...(o.zWarmupEpochs !== undefined ? { zWarmupEpochs: o.zWarmupEpochs } : {}),
-          consensus: { searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift },
+          // the consensus stage is the semi-amortized loop: the same search / local refinement / auto-decoding options
+          consensus: {
+            searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!,
+            searchShiftRangePx: o.searchShift, searchSubset: o.searchSubset, localIterations: o.localIterations, localRadiusStartPx: lradii[0]!,
+            localRadiusEndPx: lradii[1]!, localRotStepDeg: o.localStep, localResearch: o.localResearch ?? false,
+            autodecodeVolume: o.autodecodeVolume as 'sgd' | 'wiener', threads: o.threads,
+          },
           onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
             (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
         });
