@@ -136,3 +136,27 @@ test('heterogeneous trainer: a run resumed from a checkpoint continues exactly',
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('heterogeneous trainer: hetRefit wiener ends the last epoch with the closed-form refit of the final poses and z', async () => {
+  const { Rng } = await import('../../src/core/rng.js');
+  const { MemorySource } = await import('../../src/recon/memorySource.js');
+  const { HeterogeneousTrainer } = await import('../../src/recon/heterogeneous.js');
+  const { hetWienerRefit } = await import('../../src/recon/hetWienerRefit.js');
+  const { tsSlicer } = await import('../../src/recon/slicer.js');
+  const D = 16, n = 40, zdim = 2, rng = new Rng(5);
+  const source = new MemorySource(Float32Array.from({ length: n * D * D }, () => rng.normal()), D, 3, null);
+  const base = { zdim, consensusEpochs: 0, hetEpochs: 2, batchSize: 16, seed: 2, backend: 'ts' as const };
+  const a = new HeterogeneousTrainer(source, base);
+  const b = new HeterogeneousTrainer(source, { ...base, hetRefit: 'none' });
+  while (!a.done) a.trainEpoch();
+  while (!b.done) b.trainEpoch();
+  // same training up to the refit (it changes no z or pose)
+  assert.deepEqual(Array.from(a.z), Array.from(b.z));
+  assert.ok(a.refitHalfFsc !== null && b.refitHalfFsc === null);
+  const r = hetWienerRefit(tsSlicer, source, a.poses.rot, a.poses.origin, a.z, zdim, { batchSize: 64 });
+  for (let d = 0; d <= zdim; d++) {
+    assert.deepEqual(Array.from(a.decoder!.grids[d]!.values), Array.from(r.grids[d]!.values));
+    assert.notDeepEqual(Array.from(b.decoder!.grids[d]!.values), Array.from(r.grids[d]!.values));
+  }
+  assert.throws(() => new HeterogeneousTrainer(source, { ...base, hetRefit: 'bogus' as 'none' }), /hetRefit/);
+});
