@@ -8,10 +8,10 @@
  * the mirrored point is computed as -(q) + cv, exactly the value the two-gather route (matrices
  * -A) produces, so both routes pick the same cells. gather_h and rotgrad_h work on 4 pixels at a
  * time (simd4.h): the +q and -q cell rows of a pixel share one vector (64-bit loads of the x0,
- * x0+1 voxel pairs); scatter_h is scalar (the volume step is 1 in 6 steps of the loop).
+ * x0+1 voxel pairs); scatter_h_slabs is scalar (the volume step is 1 in 6 steps of the loop)
+ * and split by z-slabs (slab.h) so that threads add into disjoint planes of the output.
  */
-#include "trilinear.h"
-#include "simd4.h"
+#include "slab.h"
 
 INLINE float sample_r(const float *v, int Dv, const Tri *t) {
   if (tri_inside(t, Dv)) return tri_interior(v, Dv, t);
@@ -110,17 +110,61 @@ EXPORT void gather_h(const float *H, int Dv, const double *rots, int b0, int b1,
   }
 }
 
-/* ADDS dL/dH for slices b0..b1-1 into acc (Dv^3). */
-EXPORT void scatter_h(const float *gre, const float *gim, int Di, const double *rots, int b0, int b1, int Dv,
-                      float *acc, double r2max) {
-  SAMPLE_LOOP_BEGIN
-    if (masked) continue;
-    const float gr = gre[o], gi = gim[o];
+/* The two samples of pixel x of a row, each added only into the planes [zl, zh) (scatter_h_slabs). */
+INLINE void scatter_h_px(const float *gre, const float *gim, size_t o, double ax, double ay, double az, double rx,
+                         double ry, double rz, double kx, int cv, float *acc, int Dv, int plus, int minus, int zl, int zh) {
+  const double qx = ax * kx + rx, qy = ay * kx + ry, qz = az * kx + rz;
+  const float gr = gre[o], gi = gim[o];
+  if (plus) {
+    Tri t;
+    tri_setup(qx + cv, qy + cv, qz + cv, &t);
+    if (tri_touches(&t, Dv)) splat_add_z(acc, Dv, &t, 0.5f * (gr - gi), tri_inside(&t, Dv), 1, zl, zh);
+  }
+  if (minus) {
     Tri t2;
     tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
-    if (tri_touches(&t, Dv)) splat_add(acc, Dv, &t, 0.5f * (gr - gi), tri_inside(&t, Dv), 1);
-    if (tri_touches(&t2, Dv)) splat_add(acc, Dv, &t2, 0.5f * (gr + gi), tri_inside(&t2, Dv), 1);
-  SAMPLE_LOOP_END
+    if (tri_touches(&t2, Dv)) splat_add_z(acc, Dv, &t2, 0.5f * (gr + gi), tri_inside(&t2, Dv), 1, zl, zh);
+  }
+}
+
+/*
+ * ADDS dL/dH of all B slices into acc (Dv^3), z-slabs k0..k1-1 of the plane table bounds (slab.h):
+ * slab k adds only into its planes [bounds[k], bounds[k+1]), taking the pixels whose +q cell or
+ * -q cell has a corner there (two intervals of each row: the -q point's z is -(az k + rz) + cv,
+ * the +q expression with (-az, -rz)). Pixels go in row order with +q before -q, as one thread
+ * does them, so every voxel sums its terms in the same order for any slab split; threads write
+ * disjoint planes of acc itself (no private volumes, no reduction).
+ */
+EXPORT void scatter_h_slabs(const float *gre, const float *gim, int Di, const double *rots, int B, int Dv, float *acc,
+                            double r2max, const double *bounds, int K, int k0, int k1) {
+  const int ci = Di / 2, cv = Dv / 2;
+  const double cvd = (double)cv, sc = (double)Dv / (double)Di;
+  (void)K;
+  for (int k = k0; k < k1; k++) {
+    const int p0 = slab_at(bounds, k), p1 = slab_at(bounds, k + 1);
+    if (p1 <= p0) continue;
+    for (int b = 0; b < B; b++) {
+      const double *A = rots + 9 * b;
+      const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+      const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+      for (int y = 0; y < Di; y++) {
+        const double ky = y - ci;
+        const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+        const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
+        int xlo, xhi, a1, b1, a2, b2;
+        disc_row(Di, ci, ky, r2max, &xlo, &xhi);
+        zspan(az, rz, cvd, ci, xlo, xhi, (double)(p0 - 1), (double)p1, &a1, &b1);
+        zspan(-az, -rz, cvd, ci, xlo, xhi, (double)(p0 - 1), (double)p1, &a2, &b2);
+        /* the union of [a1, b1) (+q) and [a2, b2) (-q) in increasing x */
+        const int s1 = a1 <= a2 ? a1 : a2, e1 = a1 <= a2 ? b1 : b2;
+        const int s2 = a1 <= a2 ? a2 : a1, e2 = a1 <= a2 ? b2 : b1;
+        for (int x = s1; x < e1; x++)
+          scatter_h_px(gre, gim, row + x, ax, ay, az, rx, ry, rz, x - ci, cv, acc, Dv, x >= a1 && x < b1, x >= a2 && x < b2, p0, p1);
+        for (int x = e1 > s2 ? e1 : s2; x < e2; x++)
+          scatter_h_px(gre, gim, row + x, ax, ay, az, rx, ry, rz, x - ci, cv, acc, Dv, x >= a1 && x < b1, x >= a2 && x < b2, p0, p1);
+      }
+    }
+  }
 }
 
 /* dL/dq at one pixel (the scalar path of rotgrad_h). */

@@ -60,22 +60,28 @@ INLINE int tri_touches(const Tri *t, int D) {
   return t->x0 >= -1 && t->x0 < D && t->y0 >= -1 && t->y0 < D && t->z0 >= -1 && t->z0 < D;
 }
 
-INLINE void splat_add(float *v, int D, const Tri *t, float val, int inside, int st) {
+/* Adds val times the trilinear weights of cell t into v, at the corners in the planes zl <= z < zh
+ * only (inside: all 8 corners on the grid; st = distance between voxels). */
+INLINE void splat_add_z(float *v, int D, const Tri *t, float val, int inside, int st, int zl, int zh) {
   float fx = t->fx, fy = t->fy, fz = t->fz;
   float w0z = val * (1 - fz), w1z = val * fz;
   float w00 = w0z * (1 - fy), w10 = w0z * fy, w01 = w1z * (1 - fy), w11 = w1z * fy;
   if (inside && st == 1) {
     size_t i = ((size_t)t->z0 * D + t->y0) * D + t->x0;
     size_t sy = D, sz = (size_t)D * D;
-    v[i] += w00 * (1 - fx); v[i + 1] += w00 * fx;
-    v[i + sy] += w10 * (1 - fx); v[i + sy + 1] += w10 * fx;
-    v[i + sz] += w01 * (1 - fx); v[i + sz + 1] += w01 * fx;
-    v[i + sz + sy] += w11 * (1 - fx); v[i + sz + sy + 1] += w11 * fx;
+    if (t->z0 >= zl) {
+      v[i] += w00 * (1 - fx); v[i + 1] += w00 * fx;
+      v[i + sy] += w10 * (1 - fx); v[i + sy + 1] += w10 * fx;
+    }
+    if (t->z0 + 1 < zh) {
+      v[i + sz] += w01 * (1 - fx); v[i + sz + 1] += w01 * fx;
+      v[i + sz + sy] += w11 * (1 - fx); v[i + sz + sy + 1] += w11 * fx;
+    }
     return;
   }
   for (int dz = 0; dz < 2; dz++) {
     int z = t->z0 + dz;
-    if ((unsigned)z >= (unsigned)D) continue;
+    if ((unsigned)z >= (unsigned)D || z < zl || z >= zh) continue;
     for (int dy = 0; dy < 2; dy++) {
       int y = t->y0 + dy;
       if ((unsigned)y >= (unsigned)D) continue;
@@ -87,6 +93,11 @@ INLINE void splat_add(float *v, int D, const Tri *t, float val, int inside, int 
       }
     }
   }
+}
+
+/* splat_add_z into all planes */
+INLINE void splat_add(float *v, int D, const Tri *t, float val, int inside, int st) {
+  splat_add_z(v, D, t, val, inside, st, -2147483647 - 1, 2147483647);
 }
 
 /* Gradient of a trilinear sample with respect to the sample position (zero outside). */

@@ -7,7 +7,7 @@ import { KERNELS_WASM_BASE64 } from './kernelsBinary.js';
 /** Export names, in the index order the thread pool protocol uses. */
 export const KERNEL_NAMES = [
   'gather_r', 'scatter_r', 'rotgrad_r', 'add_f32', 'zero_f32', 'fft_axis',
-  'interleave', 'deinterleave_add', 'gather_ci', 'scatter_ci', 'rotgrad_ci', 'gather_h', 'scatter_h', 'rotgrad_h',
+  'gather_slabs', 'scatter_slabs', 'rotgrad_slabs', 'gather_h', 'scatter_h_slabs', 'rotgrad_h',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export const FN: Record<KernelName, number> = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;

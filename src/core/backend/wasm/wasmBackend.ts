@@ -2,16 +2,25 @@
  * The WebAssembly SIMD backend: the kernels of wasm/*.c (trilinear slice gather, its adjoint
  * scatter-add, the rotation gradient, centred power-of-two FFTs) on a shared WebAssembly
  * memory (plus fused Hartley-volume kernels, wasm/hartley.c), optionally split over worker threads (src/core/parallel/pool.ts):
- *   - complex volumes are first interleaved into (re, im) pairs (wasm/slices_pairs.c: 4 vector
- *     loads per trilinear sample instead of 16 scalar ones), voxel ranges split over threads;
- *   - gather / rotation gradient: slices shared out in chunks from a counter (disjoint outputs,
- *     so results are bit-identical whatever thread takes a chunk, and a thread that another job
- *     keeps off its core does not hold up the others);
- *   - scatter: every thread adds its particles into its own private accumulation volume
- *     (complex: interleaved pairs; real: thread 0 writes the output directly), then all threads
- *     reduce disjoint voxel ranges into the output (equal to one thread's result up to float32
- *     summation order); clearing and reduction cover only the z-slabs the slices can reach
- *     (scatterVoxelRange: with a radius limit r, 2 r + 3 slabs instead of Dv);
+ *   - complex slice kernels (wasm/slices_pairs.c): volumes as interleaved (re, im) pairs (4 vector
+ *     loads per trilinear sample instead of 16 scalar ones), the work split by z-SLABS of the volume
+ *     (slabBounds: K slabs with about equal numbers of sample points): each thread interleaves its
+ *     own planes and then gathers (or takes the rotation gradient of) the pixels whose cell lies in
+ *     its slab, so it reads a compact half of the volume that it wrote itself; scatter: each thread
+ *     clears, fills and adds into the output only its own planes of ONE shared pair accumulator (a
+ *     cell on a slab boundary is done by both threads, each adding its own corners), so there are
+ *     no private volumes and no reduction pass. Gather and scatter give the same bits for any
+ *     thread count; the rotation gradient adds per-slab float64 partial sums in slab order (at
+ *     least 2 slabs, so 1 and 2 threads give the same bits too);
+ *   - Hartley scatter (wasm/hartley.c): the same z-slab split, each thread adding straight into its
+ *     own planes of the output (a pixel's +q and -q samples may fall in different slabs);
+ *   - real-plane kernels, Hartley gather and rotation gradient: slices shared out in chunks from a
+ *     counter (disjoint outputs, so results are bit-identical whatever thread takes a chunk, and a
+ *     thread that another job keeps off its core does not hold up the others); real scatter:
+ *     every thread adds its particles into its own private accumulation volume (thread 0 writes
+ *     the output directly), then all threads reduce disjoint voxel ranges into the output (equal
+ *     to one thread's result up to float32 summation order); clearing and reduction cover only the
+ *     z-slabs the slices can reach (scatterVoxelRange: with a radius limit r, 2 r + 3 slabs, not Dv);
  *   - FFT: each axis pass split by groups of 4 lines.
  * FFT lengths that are not powers of two >= 8 fall back to the TypeScript reference.
  */
@@ -24,25 +33,14 @@ import type { Backend, BackendOptions, SliceOptions } from '../types.js';
 import { hartleyOptions } from '../hartleySlices.js';
 import { Staging, WasmHeap } from './heap.js';
 import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
+import { scatterVoxelRange, slabBounds, uniformSlabBounds } from './slabs.js';
+import type { SlabTuning } from './slabs.js';
+
+export { scatterVoxelRange, slabBounds, uniformSlabBounds };
+export type { SlabTuning };
 
 function r2(opts?: SliceOptions): number {
   return opts?.radiusMax !== undefined ? opts.radiusMax * opts.radiusMax : Infinity;
-}
-
-/**
- * Voxel range [v0, v1) (whole z-slabs) that a scatter of these slices can write: a sample point is
- * q = sc (A_0 kx + A_1 ky) with sc = Dv/Di, so |q_z| <= sc |(A_02, A_12)| |k| and |k| is at most
- * radiusMax and the image's corner radius; trilinear weights reach z0 + 1 (and the Hartley kernels'
- * mirrored points -q the same slabs). Private accumulators are cleared and reduced only here.
- */
-export function scatterVoxelRange(rots: Float64Array, B: number, Dv: number, Di: number, r2max: number): [number, number] {
-  const ci = Math.floor(Di / 2), cv = Math.floor(Dv / 2);
-  let g = 0;
-  for (let b = 0; b < B; b++) g = Math.max(g, Math.hypot(rots[9 * b + 2]!, rots[9 * b + 5]!));
-  const bound = (Dv / Di) * g * Math.min(Math.sqrt(r2max), Math.SQRT2 * ci) * (1 + 1e-9) + 1e-6;
-  if (!Number.isFinite(bound)) return [0, Dv ** 3];
-  const z0 = Math.max(0, Math.floor(cv - bound)), z1 = Math.min(Dv - 1, Math.floor(cv + bound) + 1);
-  return z1 < z0 ? [0, 0] : [z0 * Dv * Dv, (z1 + 1) * Dv * Dv];
 }
 
 interface Twiddles { re: number; im: number }
@@ -59,12 +57,14 @@ export class WasmBackend implements Backend {
   /** Per-thread FFT scratch (4 planes of 4n floats), by n. */
   private readonly fftScratch = new Map<number, number[]>();
   private readonly owned = new Map<Float32Array, number>();
-  /** Interleaved copy of the current complex volume, and per-thread pair accumulators, by voxel count. */
-  private readonly pairVolume = new Map<number, number>();
-  private readonly pairAcc = new Map<number, number[]>();
+  /** Interleaved (re, im) scratch volumes by voxel count: 'v' the gathered volume, 'a' the scatter accumulator. */
+  private readonly pairBuffers = new Map<string, number>();
 
-  constructor(opts: BackendOptions = {}) {
+  private readonly tuning: SlabTuning;
+
+  constructor(opts: BackendOptions = {}, tuning: SlabTuning = {}) {
     this.threads = opts.threads ?? 1;
+    this.tuning = tuning;
     this.heap = new WasmHeap();
     const module = kernelModule();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.heap.memory } });
@@ -114,9 +114,10 @@ export class WasmBackend implements Backend {
     const B = batchSize(rots, out.re.length, Di, 'gatherSlices');
     const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
-      const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
+      const re = s.in(vol.re), im = s.in(vol.im), vc = this.pairBuffer('v', Dv ** 3);
       const R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
-      this.splitBatch(B, FN.gather_ci, [vc, Dv, R], [Di, or, oi, r2(opts)]);
+      const K = this.slabCount(1), bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(opts), K));
+      this.runSlabs(K, FN.gather_slabs, [re, im, vc, Dv, R, B, Di, or, oi, r2(opts), bounds, K]);
     });
   }
 
@@ -135,27 +136,30 @@ export class WasmBackend implements Backend {
     return splitRange(Math.ceil((nVox - v0) / 16), T).map(([a, b]) => [v0 + 16 * a, Math.min(nVox, v0 + 16 * b)] as const);
   }
 
-  /** Interleave split planes (re, im) into the cached pair buffer; returns its offset. */
-  private interleaved(re: number, im: number, nVox: number): number {
-    let off = this.pairVolume.get(nVox);
+  /** The interleaved scratch volume `kind` of nVox pairs (allocated once per size). */
+  private pairBuffer(kind: 'v' | 'a', nVox: number): number {
+    const key = `${kind}${nVox}`;
+    let off = this.pairBuffers.get(key);
     if (off === undefined) {
       off = this.heap.alloc(8 * nVox);
-      this.pairVolume.set(nVox, off);
+      this.pairBuffers.set(key, off);
     }
-    const dst = off;
-    this.pool.run(this.voxelChunks(nVox, this.threads).map(([a, b]) => (b > a ? [{ fn: FN.interleave, args: [re, im, dst, a, b] }] : [])));
-    return dst;
+    return off;
   }
 
-  /** One interleaved (re, im) accumulation volume per thread. */
-  private pairAccumulators(nVox: number): number[] {
-    let blocks = this.pairAcc.get(nVox);
-    if (!blocks) {
-      blocks = [];
-      for (let t = 0; t < this.threads; t++) blocks.push(this.heap.alloc(8 * nVox));
-      this.pairAcc.set(nVox, blocks);
-    }
-    return blocks;
+  /** Slabs per call: one per thread (at least `min`), unless tuned. */
+  private slabCount(min: number): number {
+    return this.tuning.slabs ?? Math.max(min, this.threads);
+  }
+
+  private bounds(rots: Float64Array, B: number, Dv: number, Di: number, r2max: number, K: number): Float64Array {
+    return (this.tuning.uniform ? uniformSlabBounds : slabBounds)(rots, B, Dv, Di, r2max, K);
+  }
+
+  /** Run a slab kernel (last two arguments k0, k1) over K slabs, contiguous runs of slabs per thread. */
+  private runSlabs(K: number, fn: number, args: number[]): void {
+    const T = Math.min(this.threads, K);
+    this.pool.run(splitRange(K, T).map(([k0, k1]) => (k1 > k0 ? [{ fn, args: [...args, k0, k1] }] : [])));
   }
 
   /** Per-thread accumulation blocks of `bytes` for threads 1..T-1. */
@@ -203,17 +207,9 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, opts);
     this.staged((s) => {
       const sr = s.in(slices.re), si = s.in(slices.im), R = s.in(scaled.rots), vr = s.inout(volOut.re), vi = s.inout(volOut.im);
-      const nVox = Dv ** 3;
-      const T = Math.min(this.threads, Math.max(1, B));
-      const acc = this.pairAccumulators(nVox);
-      const parts = splitRange(B, T);
-      const [v0, v1] = scatterVoxelRange(scaled.rots, B, Dv, Di, r2(opts));
-      this.pool.run(parts.map(([b0, b1], t) => [
-        { fn: FN.zero_f32, args: [acc[t]! + 8 * v0, 2 * (v1 - v0)] },
-        { fn: FN.scatter_ci, args: [sr, si, Di, R, b0, b1, Dv, acc[t]!, r2(opts)] },
-      ]));
-      this.pool.run(this.voxelChunks(v1, T, v0).map(([a, b]) =>
-        b > a ? acc.slice(0, T).map((off) => ({ fn: FN.deinterleave_add, args: [off, vr, vi, a, b] })) : []));
+      const acc = this.pairBuffer('a', Dv ** 3);
+      const K = this.slabCount(1), bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(opts), K));
+      this.runSlabs(K, FN.scatter_slabs, [sr, si, Di, R, B, Dv, acc, vr, vi, r2(opts), bounds, K]);
     });
   }
 
@@ -234,11 +230,23 @@ export class WasmBackend implements Backend {
     const out = dR ?? new Float64Array(9 * B);
     if (out.length !== 9 * B) throw new RangeError(`sliceRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
     const scaled = rescaledRotations(rots, Dv, Di, opts);
+    // at least 2 slabs: the per-slab partial sums are added in slab order, so 1 and 2 threads agree
+    const K = this.slabCount(2), part = new Float64Array(6 * K * B);
     this.staged((s) => {
-      const vc = this.interleaved(s.in(vol.re), s.in(vol.im), Dv ** 3);
-      const R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), o = s.out(out);
-      this.splitBatch(B, FN.rotgrad_ci, [vc, Dv, R], [Di, gr, gi, o, r2(opts)]);
+      const re = s.in(vol.re), im = s.in(vol.im), vc = this.pairBuffer('v', Dv ** 3);
+      const R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), p = s.out(part);
+      const bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(opts), K));
+      this.runSlabs(K, FN.rotgrad_slabs, [re, im, vc, Dv, R, B, Di, gr, gi, p, r2(opts), bounds, K]);
     });
+    const sc = Dv / Di;
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < 6; j++) {
+        let sum = part[6 * b + j]!;
+        for (let k = 1; k < K; k++) sum += part[6 * (k * B + b) + j]!;
+        out[9 * b + j] = sum * sc;
+      }
+      out[9 * b + 6] = 0; out[9 * b + 7] = 0; out[9 * b + 8] = 0;
+    }
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
   }
@@ -275,8 +283,8 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const gr = s.in(dSlices.re), gi = s.in(dSlices.im), R = s.in(scaled.rots), v = s.inout(dH);
-      this.scatterPlanes(B, [0], [v], Dv ** 3, (b0, b1, d) => ({ fn: FN.scatter_h, args: [gr, gi, Di, R, b0, b1, Dv, d[0]!, r2(o)] }),
-        scatterVoxelRange(scaled.rots, B, Dv, Di, r2(o)));
+      const K = this.slabCount(1), bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(o), K));
+      this.runSlabs(K, FN.scatter_h_slabs, [gr, gi, Di, R, B, Dv, v, r2(o), bounds, K]);
     });
   }
 
