@@ -37,7 +37,6 @@ import { loadParticles } from '../io/particles.js';
 import type { HetDecoder } from '../model/hetDecoder.js';
 import { createHartleyGrid, nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
 import { DiskSource, type DiskSourceOptions } from './diskSource.js';
-import { createSlicer, type Slicer } from './slicer.js';
 import type { ParticleSource } from './types.js';
 
 export interface HetRefitOptions {
@@ -111,13 +110,64 @@ function solvePacked(acc: Float64Array, o: number, m: number, reg: Float64Array,
   return true;
 }
 
+/** Per-image scatter state: two float64 grids (CTF^2 weight, data) and the list of voxels touched. */
+interface ImageScatter { w: Float64Array; g: Float64Array; mark: Int32Array; stamp: number; list: Int32Array; count: number }
+
+/**
+ * Trilinear insertion at p (voxel units from the centre) of the weight w and data value g into
+ * one image's scratch grids (the weights of hartleyVolume.ts's scatter; corners outside the grid
+ * are dropped), recording each voxel touched.
+ */
+function scatterPoint(sc: ImageScatter, Dv: number, cv: number, px: number, py: number, pz: number, w: number, g: number): void {
+  const x = px + cv, y = py + cv, zz = pz + cv;
+  const x0 = Math.floor(x), y0 = Math.floor(y), z0 = Math.floor(zz);
+  const fx = x - x0, fy = y - y0, fz = zz - z0;
+  for (let dz = 0; dz < 2; dz++) {
+    const zi = z0 + dz;
+    if (zi < 0 || zi >= Dv) continue;
+    const wz = dz ? fz : 1 - fz;
+    for (let dy = 0; dy < 2; dy++) {
+      const yi = y0 + dy;
+      if (yi < 0 || yi >= Dv) continue;
+      const wzy = wz * (dy ? fy : 1 - fy);
+      const row = (zi * Dv + yi) * Dv;
+      for (let dx = 0; dx < 2; dx++) {
+        const xi = x0 + dx;
+        if (xi < 0 || xi >= Dv) continue;
+        const wgt = wzy * (dx ? fx : 1 - fx);
+        const v = row + xi;
+        if (sc.mark[v] !== sc.stamp) { sc.mark[v] = sc.stamp; sc.list[sc.count++] = v; }
+        sc.w[v] += wgt * w;
+        sc.g[v] += wgt * g;
+      }
+    }
+  }
+}
+
+/** Add one image's scratch grids into the accumulators (K_i(CTF^2)·u u^T and K_i(g)·u per touched voxel) and clear them. */
+function flushImage(sc: ImageScatter, sIdx: Int32Array, H: Float64Array, K: number, uu: Float64Array, u: Float64Array, diagOut: Float64Array, diagPos: Int32Array): void {
+  const nA = uu.length, m = u.length;
+  const { w, g, list } = sc;
+  for (let l = 0; l < sc.count; l++) {
+    const v = list[l]!;
+    const wv = w[v]!, gv = g[v]!;
+    w[v] = 0; g[v] = 0;
+    const sj = sIdx[v]!;
+    if (sj < 0) { for (let a = 0; a < m; a++) diagOut[a] += wv * uu[diagPos[a]!]!; continue; }
+    const o = sj * K;
+    for (let t = 0; t < nA; t++) H[o + t] += wv * uu[t]!;
+    const ob = o + nA;
+    for (let a = 0; a < m; a++) H[ob + a] += gv * u[a]!;
+  }
+}
+
 /**
  * The zdim+1 decoder grids that best explain the particles (source) at rotations rotsAll (9n,
  * RELION A), origins originsAll (2n, working px) and latents z (n x zdim), regularised as in the
  * header. Particle i goes to half (i % 2).
  */
 export function hetWienerRefit(
-  slicer: Slicer, source: ParticleSource, rotsAll: ArrayLike<number>, originsAll: ArrayLike<number>,
+  source: ParticleSource, rotsAll: ArrayLike<number>, originsAll: ArrayLike<number>,
   z: ArrayLike<number>, zdim: number, opts: HetRefitOptions = {},
 ): HetRefitResult {
   const D = source.D;
@@ -130,19 +180,25 @@ export function hetWienerRefit(
   const K = nA + m;
   const P = D * D;
   const disc = nyquistDisc(D);
-  const dummy = createHartleyGrid(D);
-  const nv = dummy.values.length;
-  const { vox, shell } = sphereVoxels(D);
+  const { vox, shell, Dv } = sphereVoxels(D);
+  const nv = Dv ** 3;
+  const cv = Math.floor(Dv / 2);
   const nS = vox.length;
+  const sIdx = new Int32Array(nv).fill(-1);
+  for (let j = 0; j < nS; j++) sIdx[vox[j]!] = j;
   const nShell = Math.floor(D / 2) + 1;
   const acc = [new Float64Array(nS * K), new Float64Array(nS * K)];
-  /** Sum over every grid voxel (inside the sphere or not) of A_aa, both halves (wienerVolume's meanDen for a = 0). */
-  const diagTotal = new Float64Array(m);
+  const diagPos = Int32Array.from({ length: m }, (_, a) => a * m - (a * (a - 1)) / 2); // packed index of (a, a)
+  /** A_aa scattered outside the sphere (both halves): with the sphere's, wienerVolume's meanDen for a = 0. */
+  const diagOut = new Float64Array(m);
   const bs = Math.max(1, opts.batchSize ?? 64);
   const tw = (2 * Math.PI) / D;
-  const scratch = new Float32Array(nv);
-  const pair: Array<[number, number]> = [];
-  for (let a = 0; a < m; a++) for (let b = a; b < m; b++) pair.push([a, b]);
+  const uu = new Float64Array(nA);
+  const u = new Float64Array(m);
+  // one image's slice goes into scratch grids first (K_i(CTF^2) and K_i(g) are scalars per
+  // voxel), then each touched voxel adds K_i(CTF^2)·u u^T and K_i(g)·u: m(m+3)/2 multiply-adds
+  // per touched voxel instead of per trilinear corner
+  const sc: ImageScatter = { w: new Float64Array(nv), g: new Float64Array(nv), mark: new Int32Array(nv), stamp: 0, list: new Int32Array(nv), count: 0 };
   let done = 0;
   for (let half = 0; half < 2; half++) {
     const idxAll: number[] = [];
@@ -151,52 +207,41 @@ export function hetWienerRefit(
     for (let s = 0; s < idxAll.length; s += bs) {
       const idx = Uint32Array.from(idxAll.slice(s, s + bs));
       const batch = source.batch(idx);
-      const B = batch.B;
-      const rots = new Float64Array(9 * B);
-      const g: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
-      const w = new Float32Array(B * P);
-      const u = new Float64Array(B * m);
-      for (let b = 0; b < B; b++) {
+      for (let b = 0; b < batch.B; b++) {
         const i = idx[b]!;
-        for (let k = 0; k < 9; k++) rots[9 * b + k] = rotsAll[9 * i + k]!;
-        u[b * m] = 1;
-        for (let d = 0; d < zdim; d++) u[b * m + 1 + d] = z[i * zdim + d]!;
+        u[0] = 1;
+        for (let d = 0; d < zdim; d++) u[1 + d] = z[i * zdim + d]!;
+        for (let a = 0, t = 0; a < m; a++) for (let c = a; c < m; c++, t++) uu[t] = u[a]! * u[c]!;
+        const r = 9 * i;
+        const a0 = rotsAll[r]!, a1 = rotsAll[r + 1]!, a2 = rotsAll[r + 2]!;
+        const b0 = rotsAll[r + 3]!, b1 = rotsAll[r + 4]!, b2 = rotsAll[r + 5]!;
         const ox = originsAll[2 * i]!, oy = originsAll[2 * i + 1]!;
+        sc.stamp += 1;
+        sc.count = 0;
         for (let k = 0; k < disc.pix.length; k++) {
-          const p = b * P + disc.pix[k]!;
-          const c = batch.ctf[p]!;
-          const ph = tw * (disc.kx[k]! * ox + disc.ky[k]! * oy);
-          // conj(shift) · Y · CTF (as wienerVolume)
+          const q = b * P + disc.pix[k]!;
+          const c = batch.ctf[q]!;
+          const kx = disc.kx[k]!, ky = disc.ky[k]!;
+          const ph = tw * (kx * ox + ky * oy);
+          // g = CTF · conj(shift) · Y (as wienerVolume); the slice adjoint sends (g.re - g.im)/2 to p
+          // and (g.re + g.im)/2 to -p (hartleyVolume.ts renderSlicesBackward), CTF^2/2 to both
           const cr = Math.cos(ph), ci = -Math.sin(ph);
-          const yr = batch.obs.re[p]!, yi = batch.obs.im[p]!;
-          g.re[p] = c * (cr * yr - ci * yi);
-          g.im[p] = c * (cr * yi + ci * yr);
-          w[p] = c * c;
+          const yr = batch.obs.re[q]!, yi = batch.obs.im[q]!;
+          const gr = c * (cr * yr - ci * yi), gi = c * (cr * yi + ci * yr);
+          const w = 0.5 * c * c;
+          // p = A^T (kx, ky, 0)
+          const px = a0 * kx + b0 * ky, py = a1 * kx + b1 * ky, pz = a2 * kx + b2 * ky;
+          scatterPoint(sc, Dv, cv, px, py, pz, w, 0.5 * (gr - gi));
+          scatterPoint(sc, Dv, cv, -px, -py, -pz, w, 0.5 * (gr + gi));
         }
+        flushImage(sc, sIdx, H, K, uu, u, diagOut, diagPos);
       }
-      const sc: Complex = { re: new Float32Array(B * P), im: new Float32Array(B * P) };
-      // one scatter per term: K_i(CTF^2) u_a u_b for the matrix, K_i(g) u_a for the right-hand side
-      for (let t = 0; t < K; t++) {
-        const isRhs = t >= nA;
-        const [a, bb] = isRhs ? [t - nA, -1] : pair[t]!;
-        let any = false;
-        for (let b = 0; b < B; b++) {
-          const f = isRhs ? u[b * m + a]! : u[b * m + a]! * u[b * m + bb]!;
-          if (f !== 0) any = true;
-          const o = b * P;
-          if (isRhs) for (const q of disc.pix) { sc.re[o + q] = f * g.re[o + q]!; sc.im[o + q] = f * g.im[o + q]!; }
-          else for (const q of disc.pix) sc.re[o + q] = f * w[o + q]!;
-        }
-        if (!any) continue;
-        scratch.fill(0);
-        slicer.backward(dummy, rots, B, sc, scratch, null, disc);
-        for (let j = 0; j < nS; j++) H[j * K + t] += scratch[vox[j]!]!;
-        if (!isRhs && a === bb) { let s2 = 0; for (let v = 0; v < nv; v++) s2 += scratch[v]!; diagTotal[a] += s2; }
-      }
-      done += B;
+      done += batch.B;
       opts.onProgress?.(done, n);
     }
   }
+  const diagTotal = Float64Array.from(diagOut);
+  for (let j = 0; j < nS; j++) for (let a = 0; a < m; a++) diagTotal[a] += acc[0]![j * K + diagPos[a]!]! + acc[1]![j * K + diagPos[a]!]!;
   // half solutions with a small ridge; shell FSC per grid on the Hartley values
   const meanDiag = Float64Array.from(diagTotal, (x) => x / nv);
   const eps = Float64Array.from(meanDiag, (x) => 1e-3 * x + 1e-12 * meanDiag[0]! + 1e-300);
@@ -250,7 +295,6 @@ export function hetWienerRefit(
 export interface FinishedRunRefitOptions extends HetRefitOptions {
   /** The run's image options (as given to reconstruct: working box, invert, mask); defaults as there. */
   source?: Omit<DiskSourceOptions, 'readAhead'>;
-  backend?: 'ts' | 'wasm';
 }
 
 /**
@@ -269,7 +313,6 @@ export function refitFinishedRun(input: string, outdir: string, opts: FinishedRu
   const ps = loadParticles(posePath, { checkStacks: false, allowOutside: true });
   if (ps.particles.length !== n) throw new InputError(posePath, `has ${ps.particles.length} particles, the input has ${n}`);
   const source = new DiskSource(set, { seed: 0, ...opts.source, readAhead: false });
-  const slicer = createSlicer(opts.backend ?? 'wasm');
   try {
     const scale = source.D / set.boxPx;
     const rots = new Float64Array(9 * n), origins = new Float64Array(2 * n);
@@ -279,10 +322,9 @@ export function refitFinishedRun(input: string, outdir: string, opts: FinishedRu
       origins[2 * i] = (p.originPx?.[0] ?? 0) * scale;
       origins[2 * i + 1] = (p.originPx?.[1] ?? 0) * scale;
     });
-    const r = hetWienerRefit(slicer, source, rots, origins, zf.data, zdim, opts);
+    const r = hetWienerRefit(source, rots, origins, zf.data, zdim, opts);
     return { decoder: { D: source.D, zdim, grids: r.grids }, halfFsc: r.halfFsc };
   } finally {
-    slicer.dispose();
     source.close();
   }
 }

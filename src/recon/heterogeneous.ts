@@ -298,7 +298,7 @@ export class HeterogeneousTrainer {
   refitDecoder(): void {
     const dec = this.decoder;
     if (!dec) return;
-    const r = hetWienerRefit(this.slicer, this.source, this.poses.rot, this.poses.origin, this.z, this.opts.zdim, { batchSize: Math.max(64, this.opts.batchSize) });
+    const r = hetWienerRefit(this.source, this.poses.rot, this.poses.origin, this.z, this.opts.zdim, { batchSize: Math.max(64, this.opts.batchSize) });
     r.grids.forEach((g, d) => dec.grids[d]!.values.set(g.values));
     this.refitHalfFsc = r.halfFsc;
   }

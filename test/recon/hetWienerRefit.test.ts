@@ -50,7 +50,7 @@ test('refit with z = 0: the mean grid is the homogeneous Wiener volume, the basi
   const origins = Float32Array.from({ length: 2 * n }, () => 3 * rng.uniform() - 1.5);
   const ref = createHartleyGrid(D);
   const w = wienerVolume(ref, tsSlicer, source, rots, origins, { batchSize: 64 });
-  const r = hetWienerRefit(tsSlicer, source, rots, origins, new Float32Array(n * zdim), zdim, { batchSize: 64 });
+  const r = hetWienerRefit(source, rots, origins, new Float32Array(n * zdim), zdim, { batchSize: 64 });
   assert.equal(r.grids.length, zdim + 1);
   let maxRef = 0, maxErr = 0;
   for (let v = 0; v < ref.values.length; v++) {
@@ -130,7 +130,7 @@ test('refit recovers a known linear model (noise-free, CTF and shifts) at low fr
   const origins = Float32Array.from({ length: 2 * n }, () => 2 * rng.uniform() - 1);
   const z = Float32Array.from({ length: n * zdim }, () => rng.normal());
   const ctf = ctfs(n, D, 3, rng);
-  const r = hetWienerRefit(tsSlicer, linearModelSource(truth, rots, origins, z, ctf), rots, origins, z, zdim, { batchSize: 128 });
+  const r = hetWienerRefit(linearModelSource(truth, rots, origins, z, ctf), rots, origins, z, zdim, { batchSize: 128 });
   const rMax = D / 4;
   const zero = new Float32Array(n * zdim);
   for (let d = 0; d <= zdim; d++) {
@@ -174,7 +174,7 @@ test('refit of a finished two-state run: still separates, decoded maps correlate
     const acc = clusterAccuracy(km.labels, truth);
     assert.ok(acc >= 0.9, `split accuracy ${acc}`);
     const before = readDecoderFile(join(out, 'decoder.json')).decoder as HetDecoder;
-    const after = refitFinishedRun(star, out, { backend: 'ts' }).decoder;
+    const after = refitFinishedRun(star, out).decoder;
     const maps = twoStateMaps(D);
     for (const k of [0, 1]) {
       // the cluster holding most of state k + 1

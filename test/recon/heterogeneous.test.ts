@@ -142,7 +142,6 @@ test('heterogeneous trainer: hetRefit wiener ends the last epoch with the closed
   const { MemorySource } = await import('../../src/recon/memorySource.js');
   const { HeterogeneousTrainer } = await import('../../src/recon/heterogeneous.js');
   const { hetWienerRefit } = await import('../../src/recon/hetWienerRefit.js');
-  const { tsSlicer } = await import('../../src/recon/slicer.js');
   const D = 16, n = 40, zdim = 2, rng = new Rng(5);
   const source = new MemorySource(Float32Array.from({ length: n * D * D }, () => rng.normal()), D, 3, null);
   const base = { zdim, consensusEpochs: 0, hetEpochs: 2, batchSize: 16, seed: 2, backend: 'ts' as const };
@@ -153,7 +152,7 @@ test('heterogeneous trainer: hetRefit wiener ends the last epoch with the closed
   // same training up to the refit (it changes no z or pose)
   assert.deepEqual(Array.from(a.z), Array.from(b.z));
   assert.ok(a.refitHalfFsc !== null && b.refitHalfFsc === null);
-  const r = hetWienerRefit(tsSlicer, source, a.poses.rot, a.poses.origin, a.z, zdim, { batchSize: 64 });
+  const r = hetWienerRefit(source, a.poses.rot, a.poses.origin, a.z, zdim, { batchSize: 64 });
   for (let d = 0; d <= zdim; d++) {
     assert.deepEqual(Array.from(a.decoder!.grids[d]!.values), Array.from(r.grids[d]!.values));
     assert.notDeepEqual(Array.from(b.decoder!.grids[d]!.values), Array.from(r.grids[d]!.values));
