@@ -12,6 +12,11 @@
  * no shifts, seed 0.
  *
  *   node --import tsx bench/symmetricLoss.ts [--n 512] [--epochs 8] [--configs plain,sym] [--work /tmp/cryospin-symloss]
+ *     [--box 32] [--lr-encoder 1e-4] [--shift-warmup-epochs 0] [--tag NAME]
+ * --box: working box (Fourier-cropped on the fly from the simulated 32); --lr-encoder: encoder Adam
+ * rate; --shift-warmup-epochs: origins held at 0 that many epochs (the data have no shifts);
+ * --tag: results go to symmetric_loss.NAME.json/.md (and the notes to symmetric_loss.NAME_notes.md).
+ * Run each config as its own process (--configs plain, --configs sym), then --configs none for the report.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -56,6 +61,11 @@ async function main(): Promise<void> {
   const configs = arg('--configs', 'plain,sym').split(',');
   const work = arg('--work', '/tmp/cryospin-symloss');
   const outDir = resolve(arg('--out', 'bench/results'));
+  const box = Number(arg('--box', '32'));
+  const lrEncoder = Number(arg('--lr-encoder', '1e-4'));
+  const shiftWarmupEpochs = Number(arg('--shift-warmup-epochs', '0'));
+  const tag = arg('--tag', '');
+  const stem = tag ? `symmetric_loss.${tag}` : 'symmetric_loss';
   if (!existsSync(MAP)) throw new Error(`needs the shared 70S map at ${MAP}`);
   mkdirSync(work, { recursive: true });
   const simDir = join(work, `sim_${n}`);
@@ -64,45 +74,46 @@ async function main(): Promise<void> {
   }
   const star = join(simDir, 'particles.star');
   const gt = readMrc(join(simDir, 'gt.mrc'));
-  const jsonPath = join(outDir, 'symmetric_loss.json');
+  const jsonPath = join(outDir, `${stem}.json`);
   for (const cfg of configs.filter((c) => c !== 'none')) {
     const rows: Row[] = [];
     const r = await runAmortizedJob({
-      input: star, outdir: join(work, cfg), epochs, seed: 0, symmetricLoss: cfg === 'sym', gtMap: join(simDir, 'gt.mrc'), gtPoses: star,
+      input: star, outdir: join(work, tag ? `${cfg}_${tag}` : cfg), epochs, seed: 0, symmetricLoss: cfg === 'sym', gtMap: join(simDir, 'gt.mrc'), gtPoses: star,
+      box: box === 32 ? undefined : box, lrEncoder, shiftWarmupEpochs,
       onEpoch: (m) => { rows.push({ epoch: m.epoch, loss: m.loss, wall_s: m.wall_s, rot_median_deg: m.rot_median_deg, res05_px: m.res05_px, flipped_fraction: m.flipped_fraction }); process.stderr.write(`[${cfg}] ${JSON.stringify(rows.at(-1))}\n`); },
     });
-    const dec = readMrc(join(work, cfg, 'map_decoder.mrc'));
+    const dec = readMrc(join(work, tag ? `${cfg}_${tag}` : cfg, 'map_decoder.mrc'));
     const all = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, unknown> : {};
     all[cfg] = {
-      n, box: 32, epochs, snr: 100, final_rot_median_deg: r.rot_median_deg_vs_gt, final_res05_px: r.res05_px_vs_gt, wall_s: r.wall_s,
-      decoder_two_fold: twoFoldScore(dec.data, dec.nx).score, gt_two_fold: twoFoldScore(gt.nx === 32 ? gt.data : fourierCropVolume(gt.data, gt.nx, 32), 32).score,
+      n, box, lr_encoder: lrEncoder, shift_warmup_epochs: shiftWarmupEpochs, epochs, snr: 100, final_rot_median_deg: r.rot_median_deg_vs_gt, final_res05_px: r.res05_px_vs_gt, wall_s: r.wall_s,
+      decoder_two_fold: twoFoldScore(dec.data, dec.nx).score, gt_two_fold: twoFoldScore(gt.nx === dec.nx ? gt.data : fourierCropVolume(gt.data, gt.nx, dec.nx), dec.nx).score,
       curve: rows, loadavg: loadavg(), date: new Date().toISOString(),
     };
     writeFileSync(jsonPath, JSON.stringify(all, null, 1) + '\n');
   }
   // report from whatever configs are in the JSON
-  const all = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, { n: number; epochs: number; final_rot_median_deg?: number; final_res05_px?: number; wall_s: number; decoder_two_fold: number; gt_two_fold: number; curve: Row[]; loadavg: number[] }>;
+  const all = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, { n: number; box?: number; lr_encoder?: number; shift_warmup_epochs?: number; epochs: number; final_rot_median_deg?: number; final_res05_px?: number; wall_s: number; decoder_two_fold: number; gt_two_fold: number; curve: Row[]; loadavg: number[] }>;
   const f = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
   const md = [
     '# Symmetric-loss ablation (amortized mode, explicit grid decoder)',
     '',
     'Command: `node --import tsx bench/symmetricLoss.ts ' + argv.join(' ') + '`',
     '',
-    'Data: ASPIRE 70S map simulated at box 32 (9 A/px), SNR 100 (clean), CTF, no shifts, seed 0. Two-fold score = best correlation of the',
+    'Data: ASPIRE 70S map simulated at box 32 (9 A/px), SNR 100 (clean), CTF, no shifts, seed 0; reconstructed at the working box given per row. Two-fold score = best correlation of the',
     'learned volume with itself rotated by pi about one of 300 axes (a spurious mirror/2-fold solution scores high).',
     '',
-    '| loss | N | epochs | train wall (s) | final median rot err (deg) | final res (px, backprojection) | decoder two-fold score | ground-truth two-fold score | pi branch won (last epoch) | load |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...Object.entries(all).map(([k, v]) => `| ${k} | ${v.n} | ${v.epochs} | ${f(v.wall_s, 0)} | ${f(v.final_rot_median_deg, 1)} | ${f(v.final_res05_px)} | ${f(v.decoder_two_fold, 3)} | ${f(v.gt_two_fold, 3)} | ${f(v.curve.at(-1)?.flipped_fraction)} | ${v.loadavg.map((x) => x.toFixed(1)).join(' ')} |`),
+    '| loss | N | working box | encoder lr | shift warm-up epochs | epochs | train wall (s) | final median rot err (deg) | final res (px, backprojection) | decoder two-fold score | ground-truth two-fold score | pi branch won (last epoch) | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...Object.entries(all).map(([k, v]) => `| ${k} | ${v.n} | ${v.box ?? 32} | ${v.lr_encoder ?? 1e-4} | ${v.shift_warmup_epochs ?? 0} | ${v.epochs} | ${f(v.wall_s, 0)} | ${f(v.final_rot_median_deg, 1)} | ${f(v.final_res05_px)} | ${f(v.decoder_two_fold, 3)} | ${f(v.gt_two_fold, 3)} | ${f(v.curve.at(-1)?.flipped_fraction)} | ${v.loadavg.map((x) => x.toFixed(1)).join(' ')} |`),
     '',
     '## Per epoch',
     '',
     ...Object.entries(all).flatMap(([k, v]) => [`### ${k}`, '', '| epoch | loss | rot err (deg) | res (px) | pi branch won |', '|---|---|---|---|---|',
       ...v.curve.map((e) => `| ${e.epoch} | ${f(e.loss, 4)} | ${f(e.rot_median_deg, 1)} | ${f(e.res05_px)} | ${f(e.flipped_fraction)} |`), '']),
   ];
-  const notes = join(outDir, 'symmetric_loss_notes.md'); // hand-written interpretation, kept across rewrites
+  const notes = join(outDir, `${stem}_notes.md`); // hand-written interpretation, kept across rewrites
   if (existsSync(notes)) md.push(readFileSync(notes, 'utf8'));
-  writeFileSync(join(outDir, 'symmetric_loss.md'), md.join('\n') + '\n');
+  writeFileSync(join(outDir, `${stem}.md`), md.join('\n') + '\n');
 }
 
 await main();

@@ -40,10 +40,19 @@ export interface AmortizedOptions {
    * ~0.5 px median and the rotation error fell more slowly (bench/results/modes_notes.md).
    */
   shiftWarmupEpochs: number;
+  /**
+   * Divergence guard (0 = off): when the running mean of the batch losses (exponential, weight
+   * 0.1) climbs above this factor times its lowest value so far, the decoder returns to its
+   * parameters at that lowest point, its step is halved and its momentum cleared
+   * (SliceDecoder.markGood / dampStep; the grid decoder, FourierNet's Adam steps are bounded). Without it, the grid decoder at box 16 and
+   * step 0.3 blew up silently (loss 1.03 -> 164 -> 5.8e7 over 3 epochs, bench/results/modes_notes.md);
+   * a run that never climbs is unchanged, bit for bit.
+   */
+  divergenceGuard: number;
 }
 
 export const AMORTIZED_DEFAULTS: AmortizedOptions = {
-  epochs: 20, batchSize: 32, seed: 0, symmetricLoss: false, marchStartPx: 0, marchEpochs: 0, shiftWarmupEpochs: 0,
+  epochs: 20, batchSize: 32, seed: 0, symmetricLoss: false, marchStartPx: 0, marchEpochs: 0, shiftWarmupEpochs: 0, divergenceGuard: 3,
 };
 
 export interface AmortizedEpochStats {
@@ -53,9 +62,14 @@ export interface AmortizedEpochStats {
   seconds: number;
   /** Fraction of images whose in-plane-pi branch won (symmetric loss), else 0. */
   flippedFraction: number;
+  /** Times the divergence guard halved the decoder's step during this epoch. */
+  decoderStepHalvings: number;
 }
 
-export interface AmortizedState { epoch: number; rng: RngState; rot: Float32Array; origin: Float32Array }
+/** The divergence guard's running loss (exponential mean of batch losses), its lowest value, and the halvings so far. */
+export interface DivergenceGuardState { ema: number | null; best: number; halvings: number }
+
+export interface AmortizedState { epoch: number; rng: RngState; rot: Float32Array; origin: Float32Array; guard?: DivergenceGuardState }
 
 /** Per-image best branch of the (optionally symmetric) loss for one slice per image. */
 export interface BranchScores { loss: Float64Array; flipped: Uint8Array }
@@ -86,6 +100,7 @@ export class AmortizedTrainer {
   readonly poses: PoseTable;
   rng: Rng;
   epoch = 0;
+  guard: DivergenceGuardState = { ema: null, best: Infinity, halvings: 0 };
 
   constructor(source: ParticleSource, encoder: PoseEncoder, decoder: SliceDecoder, opts: Partial<AmortizedOptions> = {}) {
     if (encoder.heads !== 1) throw new RangeError(`the amortized loop needs a single-head encoder, got ${encoder.heads} heads`);
@@ -122,22 +137,42 @@ export class AmortizedTrainer {
     let lossSum = 0;
     let count = 0;
     let flips = 0;
+    let halvings = 0;
     for (let bi = 0; bi < batches; bi++) {
       const idx = order.slice(bi * batchSize, Math.min(n, (bi + 1) * batchSize)).sort();
       const r = this.step(this.source.batch(idx));
       if (!Number.isFinite(r.loss)) throw new DivergenceError(this.epoch, bi, 'encoder');
+      if (r.damped) halvings += 1;
       lossSum += r.loss * idx.length;
       count += idx.length;
       flips += r.flips;
       onProgress?.({ epoch: this.epoch, batch: bi + 1, batches, loss: lossSum / count, stage: 'encoder' });
     }
-    const st: AmortizedEpochStats = { epoch: this.epoch, stage: 'amortized', loss: lossSum / count, seconds: (performance.now() - t0) / 1000, flippedFraction: flips / count };
+    const st: AmortizedEpochStats = { epoch: this.epoch, stage: 'amortized', loss: lossSum / count, seconds: (performance.now() - t0) / 1000, flippedFraction: flips / count, decoderStepHalvings: halvings };
     this.epoch += 1;
     return st;
   }
 
+  /**
+   * The divergence guard (AmortizedOptions.divergenceGuard), called with a batch's loss before the
+   * decoder's step: true when it sent the decoder back to its best parameters with half the step
+   * (the batch's decoder gradient is then dropped).
+   */
+  private watchLoss(loss: number): boolean {
+    const f = this.opts.divergenceGuard;
+    if (!(f > 0)) return false;
+    const g = this.guard;
+    g.ema = g.ema === null ? loss : 0.9 * g.ema + 0.1 * loss;
+    if (g.ema < g.best) { g.best = g.ema; this.decoder.markGood?.(); }
+    if (!(g.ema > f * g.best) || !this.decoder.dampStep) return false;
+    this.decoder.dampStep(0.5);
+    g.halvings += 1;
+    g.ema = g.best; // judge the damped decoder afresh
+    return true;
+  }
+
   /** One joint encoder + decoder step on a batch. */
-  step(batch: ParticleBatch): { loss: number; flips: number } {
+  step(batch: ParticleBatch): { loss: number; flips: number; damped: boolean } {
     const D = this.source.D;
     const P = D * D;
     const B = batch.B;
@@ -183,8 +218,10 @@ export class AmortizedTrainer {
       return { loss: total * invB, winnerHead: new Int32Array(B), dLdR: dR, dLdShift };
     };
     const loss = this.encoder.trainStep(batch.images, B, lossFn);
-    this.decoder.step(rotsUsed!, B, batch.ctf, disc);
-    return { loss, flips };
+    // the guard judges the parameters that produced this loss, before the decoder steps
+    const damped = Number.isFinite(loss) && this.watchLoss(loss);
+    if (!damped) this.decoder.step(rotsUsed!, B, batch.ctf, disc);
+    return { loss, flips, damped };
   }
 
   /**
@@ -205,7 +242,7 @@ export class AmortizedTrainer {
   }
 
   getState(): AmortizedState {
-    return { epoch: this.epoch, rng: this.rng.getState(), rot: this.poses.rot, origin: this.poses.origin };
+    return { epoch: this.epoch, rng: this.rng.getState(), rot: this.poses.rot, origin: this.poses.origin, guard: { ...this.guard } };
   }
 
   setState(s: AmortizedState): void {
@@ -213,6 +250,8 @@ export class AmortizedTrainer {
     this.rng.setState(s.rng);
     this.poses.rot.set(s.rot);
     this.poses.origin.set(s.origin);
+    // checkpoints from before the guard: it starts afresh
+    this.guard = s.guard ? { ...s.guard, best: s.guard.best ?? Infinity } : { ema: null, best: Infinity, halvings: 0 };
   }
 }
 

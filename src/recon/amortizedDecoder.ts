@@ -15,7 +15,7 @@ import { PreconditionedMomentum } from './volumeOptimizer.js';
 
 export type DecoderKind = 'grid' | 'fouriernet';
 
-export interface GridDecoderState { kind: 'grid'; values: Float32Array; opt: { m: Float32Array; w: Float32Array; t: number; lr: number } }
+export interface GridDecoderState { kind: 'grid'; values: Float32Array; opt: { m: Float32Array; w: Float32Array; t: number; lr: number }; good?: Float32Array }
 export interface FourierNetDecoderState { kind: 'fouriernet'; net: FourierNetState }
 export type DecoderState = GridDecoderState | FourierNetDecoderState;
 
@@ -27,6 +27,13 @@ export interface SliceDecoder {
   backward(rots: Float64Array, B: number, dSlices: Complex, disc: DiscIndex, dRots: Float64Array | null): void;
   /** One optimiser step with the accumulated gradient (ctf: the batch's CTF, B D^2, for the grid's curvature). */
   step(rots: Float64Array, B: number, ctf: Float32Array, disc: DiscIndex): void;
+  /**
+   * The divergence guard's hooks (absent when not applicable): markGood keeps a copy of the
+   * current parameters; dampStep returns to that copy, drops the accumulated gradient, multiplies
+   * the step size by factor and clears the optimiser's momentum.
+   */
+  markGood?(): void;
+  dampStep?(factor: number): void;
   /** The current volume as an explicit Hartley grid (maps, FSC). */
   toGrid(): HartleyGrid;
   getState(): DecoderState;
@@ -40,6 +47,8 @@ export class GridDecoder implements SliceDecoder {
   private readonly slicer: Slicer;
   private opt: PreconditionedMomentum;
   private dH: Float32Array;
+  /** The divergence guard's copy of the values at the lowest running loss (markGood), null before one. */
+  private good: Float32Array | null = null;
 
   constructor(D: number, o: { lr: number; initScale: number; seed: number; backend: 'ts' | 'wasm' }) {
     this.grid = createHartleyGrid(D);
@@ -71,10 +80,21 @@ export class GridDecoder implements SliceDecoder {
     this.dH.fill(0);
   }
 
+  markGood(): void {
+    if (!this.good) this.good = new Float32Array(this.grid.values.length);
+    this.good.set(this.grid.values);
+  }
+
+  dampStep(factor: number): void {
+    if (this.good) this.grid.values.set(this.good);
+    this.dH.fill(0);
+    this.opt = new PreconditionedMomentum(this.grid.values.length, { lr: this.opt.lr * factor });
+  }
+
   toGrid(): HartleyGrid { return this.grid; }
 
   getState(): GridDecoderState {
-    return { kind: 'grid', values: this.grid.values, opt: { ...this.opt.state, lr: this.opt.lr } };
+    return { kind: 'grid', values: this.grid.values, opt: { ...this.opt.state, lr: this.opt.lr }, ...(this.good ? { good: this.good } : {}) };
   }
 
   setState(s: DecoderState): void {
@@ -82,6 +102,7 @@ export class GridDecoder implements SliceDecoder {
     this.grid.values.set(s.values);
     this.opt = new PreconditionedMomentum(this.grid.values.length, { lr: s.opt.lr });
     this.opt.state = { m: s.opt.m, w: s.opt.w, t: s.opt.t };
+    this.good = s.good ? Float32Array.from(s.good) : null;
   }
 
   dispose(): void { this.slicer.dispose(); }

@@ -39,7 +39,7 @@ export interface AmortizedJobOptions extends Partial<AmortizedOptions>, JobBaseO
   backend?: 'ts' | 'wasm';
   /** Skip FSC vs ground truth per epoch (map alignment costs seconds); the end result still has it. */
   fscEveryEpoch?: boolean;
-  onEpoch?: (m: EpochMetrics & { flipped_fraction: number }) => void;
+  onEpoch?: (m: EpochMetrics & { flipped_fraction: number; decoder_step_halvings: number }) => void;
 }
 
 /** What `predict-poses` needs besides the weights: preprocessing and decoder settings. */
@@ -117,13 +117,13 @@ export async function runAmortizedJob(o: AmortizedJobOptions): Promise<Reconstru
         },
       });
       const decoderGridMap = (): Float32Array => decoderMap({ grid: decoder.toGrid() });
-      const last = job.runEpochs<AmortizedCheckpoint, EpochMetrics & { flipped_fraction: number }>({
+      const last = job.runEpochs<AmortizedCheckpoint, EpochMetrics & { flipped_fraction: number; decoder_step_halvings: number }>({
         done: () => trainer.done,
         runEpoch: (clock) => {
           const st = trainer.trainEpoch(o.onProgress);
-          const m: EpochMetrics & { flipped_fraction: number } = {
+          const m: EpochMetrics & { flipped_fraction: number; decoder_step_halvings: number } = {
             epoch: st.epoch, stage: st.stage, loss: st.loss, epoch_s: st.seconds, wall_s: clock.wall(),
-            head_usage: [1], pose_change_deg: null, switched: false, flipped_fraction: st.flippedFraction,
+            head_usage: [1], pose_change_deg: null, switched: false, flipped_fraction: st.flippedFraction, decoder_step_halvings: st.decoderStepHalvings,
           };
           clock.untimed(() => { // evaluation time is not training time
             if (gt) {

@@ -163,3 +163,38 @@ test('tiny amortized run lowers the loss, writes valid outputs, and predict-pose
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('divergence guard: a decoder step that blows the loss up is undone and halved; a healthy run is unchanged', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cryospin-guard-'));
+  try {
+    const N = 32;
+    writeMrc(join(dir, 'blobs.mrc'), blobVolume(N), { nx: N, ny: N, nz: N, apixAngstrom: 4 });
+    runSimulate({ map: join(dir, 'blobs.mrc'), out: join(dir, 'sim'), apix: 4, box: 16, n: 96, snr: 10, shiftPx: 1, defocus: [1.0, 2.0], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 96, quiet: true });
+    const star = join(dir, 'sim', 'particles.star');
+    const run = async (name: string, lrVolume: number, divergenceGuard: number): Promise<{ losses: number[]; halvings: number[]; error: string | null }> => {
+      const losses: number[] = [];
+      const halvings: number[] = [];
+      try {
+        await runAmortizedJob({ input: star, outdir: join(dir, name), epochs: 4, batchSize: 16, seed: 1, lrVolume, divergenceGuard,
+          onEpoch: (m) => { losses.push(m.loss); halvings.push(m.decoder_step_halvings); } });
+        return { losses, halvings, error: null };
+      } catch (e) {
+        return { losses, halvings, error: (e as Error).message };
+      }
+    };
+    // a step 100x the default: without the guard the loss explodes (or turns non-finite)
+    const off = await run('off', 30, 0);
+    assert.ok(off.error !== null || off.losses.at(-1)! > 1e6, `unguarded: ${off.losses.join(' -> ')} ${off.error ?? ''}`);
+    const on = await run('on', 30, 3);
+    assert.equal(on.error, null);
+    assert.ok(on.halvings.reduce((a, b) => a + b, 0) >= 1, `halvings ${on.halvings.join(',')}`);
+    assert.ok(on.losses.every(Number.isFinite) && on.losses.at(-1)! < 10 && on.losses.at(-1)! < on.losses[0]!, `guarded: ${on.losses.join(' -> ')}`);
+    // the default step never trips the guard: the same losses with and without it, to the last bit
+    const a = await run('a', 0.3, 3);
+    const b = await run('b', 0.3, 0);
+    assert.deepEqual(a.halvings, [0, 0, 0, 0]);
+    assert.deepEqual(a.losses, b.losses);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
