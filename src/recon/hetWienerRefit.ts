@@ -7,11 +7,16 @@
  * and the diagonal (gridding) approximation of the normal equations that wienerVolume uses, each
  * Hartley voxel v has its own small system in the m = zdim+1 coefficients c_v = [H_0..H_zdim](v):
  *     A_v = sum_i K_i(v; CTF_i^2) u_i u_i^T,   b_v = sum_i K_i(v; CTF_i · conj(shift_i) · Y_i) u_i,
- * where K_i(v; s) is the slicer's adjoint (trilinear insertion) of image i's per-pixel values s
- * (the same slicer.backward, CTF, shift phase and disc as wienerVolume; with z = 0 A_v reduces to
- * [den, 0; 0, 0] and b_v to [num, 0]). Accumulation is float64 (one float32 slicer pass per
- * batch and term, added into float64), only over the voxels of the Nyquist sphere (the Wiener
- * volume zeroes the rest), packed symmetric: m(m+1)/2 + m doubles per voxel and half set.
+ * where K_i(v; s) is the slice adjoint (trilinear insertion, Hartley split of each pixel into p
+ * and -p) of image i's per-pixel values s: the weights of hartleyVolume.ts renderSlicesBackward,
+ * with wienerVolume's CTF, shift phase and Nyquist disc (with z = 0, A_v reduces to [den, 0; 0, 0]
+ * and b_v to [num, 0]: the test checks H_0 against wienerVolume). Since u_i is constant over an
+ * image, each image is first inserted as two scalars per voxel (K_i(CTF^2), K_i(data)) into
+ * float64 scratch grids, then every voxel it touched (~8k at D = 64) adds K_i(CTF^2)·u u^T and
+ * K_i(data)·u. Hand-written (not the slicer's scatter) because the slicer would need m(m+3)/2
+ * float32 scatters per batch (54 at zdim 8: 2.4x the CPU). Accumulation is float64 throughout,
+ * only over the voxels of the Nyquist sphere (the Wiener volume zeroes the rest), packed
+ * symmetric: m(m+1)/2 + m doubles per voxel and half set.
  *
  * Regulariser (the homogeneous Wiener rule applied per grid): the particles are split into two
  * halves (i % 2, as wienerVolume); each half is solved with a small ridge eps_a = 1e-3 ·
@@ -25,11 +30,11 @@
  * the mean volume is regularised as the consensus Wiener volume is.
  *
  * Memory: 2 halves x (m(m+1)/2 + m) float64 per sphere voxel (round(r) <= D/2): D = 64, zdim 8
- * (m = 9, 54 values): 143,8k voxels -> 124 MB; D = 128: 1.12M voxels -> 0.97 GB.
- * Cost: m(m+1)/2 + m slicer scatters per batch (54 at zdim 8), i.e. 27x a Wiener volume.
+ * (m = 9, 54 values): 143.8k voxels -> 124 MB; D = 128: 1.12M voxels -> 0.97 GB (hetRefitMemoryBytes).
+ * Cost per image: 2 x 8 corners per disc pixel plus m(m+3)/2 multiply-adds per touched voxel;
+ * plus three 9 x 9 Cholesky solves per sphere voxel (fixed, ~0.5 s at D = 64).
  */
 import { join } from 'node:path';
-import type { Complex } from '../core/complex.js';
 import { eulerToMatrix } from '../core/rotation.js';
 import { InputError } from '../io/errors.js';
 import { readNpyFloat64 } from '../io/npy.js';
