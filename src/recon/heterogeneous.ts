@@ -140,7 +140,7 @@ export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
   hetRefit: 'wiener',
 };
 
-export type HetStage = 'search' | 'autodecode' | 'heterogeneous';
+export type HetStage = 'search' | 'local' | 'autodecode' | 'heterogeneous';
 
 export interface HetEpochStats {
   epoch: number;
@@ -213,7 +213,7 @@ export class HeterogeneousTrainer {
   get totalEpochs(): number { return this.opts.consensusEpochs + this.opts.hetEpochs; }
   get done(): boolean { return this.epoch >= this.totalEpochs; }
   get poses(): PoseTable { return this.consensus.poses; }
-  get stage(): HetStage { return this.epoch < this.opts.consensusEpochs ? (this.consensus.stage === 'search' ? 'search' : 'autodecode') : 'heterogeneous'; }
+  get stage(): HetStage { return this.epoch < this.opts.consensusEpochs ? (this.consensus.stage === 'search' || this.consensus.stage === 'local' ? this.consensus.stage : 'autodecode') : 'heterogeneous'; }
 
   /** Loss-disc radius (Fourier px) of the heterogeneous stage at the current epoch. */
   lossRadius(): number {

@@ -94,7 +94,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
       // the consensus stage's schedule as resolved (a resume with another one would shift every later epoch's stage)
       const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource, zWarmupEpochs: trainer.warmupEpochs,
         consensusEpochs: trainer.opts.consensusEpochs, consensusSearchIterations: c.searchIterations, consensusLocalIterations: c.localIterations,
-        consensusSearchSubset: c.searchSubset, consensusAutodecodeVolume: c.autodecodeVolume };
+        consensusSearchSubset: c.searchSubset, consensusAutodecodeVolume: c.autodecodeVolume, hetRefit: trainer.opts.hetRefit };
       await job.open<HetCheckpoint>({
         settings,
         onOutdirReady: o.onOutdirReady,

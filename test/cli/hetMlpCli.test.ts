@@ -81,7 +81,7 @@ test('reconstruct --het-decoder mlp --z-source encoder: z.npy, het-mlp decoder.j
   }
 });
 
-test('reconstruct: bad --het-decoder / --z-source / --z-warmup-epochs, or these flags outside the heterogeneous mode, exit 2 with one line', async () => {
+test('reconstruct: bad --het-decoder / --z-source / --z-warmup-epochs / --het-refit, or these flags outside the heterogeneous mode, exit 2 with one line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-hetmlp-flags-'));
   try {
     const star = join(dir, 'unused.star'); // never read: the flags are checked first
@@ -90,7 +90,9 @@ test('reconstruct: bad --het-decoder / --z-source / --z-warmup-epochs, or these 
       [['--mode', 'heterogeneous', '--z-source', 'oracle'], /--z-source must be autodecode or encoder, got "oracle"/],
       [['--mode', 'heterogeneous', '--z-warmup-epochs=-1'], /--z-warmup-epochs must be a whole number >= 0, got -1/],
       [['--mode', 'heterogeneous', '--z-warmup-epochs', '1.5'], /--z-warmup-epochs expects an integer, got "1.5"/],
-      [['--het-decoder', 'mlp'], /--het-decoder, --z-source and --z-warmup-epochs are available with --mode heterogeneous only/],
+      [['--mode', 'heterogeneous', '--het-refit', 'sgd'], /--het-refit must be wiener or none, got "sgd"/],
+      [['--het-decoder', 'mlp'], /--het-decoder, --z-source, --z-warmup-epochs and --het-refit are available with --mode heterogeneous only/],
+      [['--het-refit', 'none'], /--het-refit are available with --mode heterogeneous only/],
       [['--mode', 'amortized', '--z-source', 'encoder'], /available with --mode heterogeneous only/],
     ];
     for (const [flags, re] of cases) {

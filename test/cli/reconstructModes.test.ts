@@ -243,7 +243,7 @@ test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threa
   }
 });
 
-test('heterogeneous mode: the consensus stage takes the semi-amortized options (threads, local refinement, Wiener); a resume with another consensus schedule is refused', { timeout: 180_000 }, async () => {
+test('heterogeneous mode: the consensus stage takes the semi-amortized options (threads, local refinement, Wiener); a resume with another consensus schedule or decoder refit is refused', { timeout: 180_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'cryospin-hetcons-'));
   try {
     const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 9 });
@@ -259,10 +259,14 @@ test('heterogeneous mode: the consensus stage takes the semi-amortized options (
     assert.equal(ck.options['consensusSearchIterations'], 1);
     assert.equal(ck.options['consensusLocalIterations'], 1);
     assert.equal(ck.options['consensusAutodecodeVolume'], 'wiener');
+    assert.equal(ck.options['hetRefit'], 'wiener', 'the closed-form decoder refit is the default');
     const before = readFileSync(join(out, 'checkpoint.json'));
     const b = await cli([...args('0', '1'), '--resume']);
     assert.equal(b.code, 2, b.stderr);
     assert.match(b.stderr, /consensusLocalIterations = 1, this run has 0/);
+    const bRefit = await cli([...args('1', '1'), '--het-refit', 'none', '--resume']);
+    assert.equal(bRefit.code, 2, bRefit.stderr);
+    assert.match(bRefit.stderr, /hetRefit = "wiener", this run has "none"/);
     assert.deepEqual(readFileSync(join(out, 'checkpoint.json')), before, 'a refused resume changes nothing');
     const c = await cli([...args('1', '1'), '--resume']);
     assert.equal(c.code, 0, c.stderr);
