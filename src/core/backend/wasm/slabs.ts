@@ -87,7 +87,7 @@ export function uniformSlabBounds(rots: Float64Array, B: number, Dv: number, Di:
 
 /** Slab split of the slab kernels; the defaults are the tuned ones, the rest is for tests. */
 export interface SlabTuning {
-  /** Slabs per call (default: one per thread; the rotation gradient uses at least 2). */
+  /** Slabs per call (default: WasmBackend.slabCount, from the volume size and the thread count). */
   slabs?: number;
   /** Equal-thickness slabs instead of equal point counts (uniformSlabBounds). */
   uniform?: boolean;
