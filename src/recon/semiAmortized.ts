@@ -49,7 +49,7 @@ export interface SemiAmortizedOptions {
   poseLrDecay: number;
   /** Slice kernels: 'wasm' (SIMD backend, default) or 'ts' (reference). */
   backend: 'ts' | 'wasm';
-  /** Worker threads of the wasm slice kernels (1 = on the main thread; results differ in float32 rounding only). */
+  /** Worker threads of the wasm slice kernels (1 = on the main thread; the same results, bit for bit). */
   threads: number;
   /** Std of the random initial Hartley values. */
   initScale: number;

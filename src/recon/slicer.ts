@@ -73,8 +73,8 @@ class BackendSlicer implements Slicer {
 
 /**
  * A slicer on the named backend; `threads` > 1 splits the wasm kernels over worker threads (gather
- * and rotation gradient give identical numbers; scatter sums per-thread partial volumes, so the
- * volume gradient differs in float32 rounding only).
+ * and rotation gradient by slices; the volume gradient by z-slabs of the output, each thread adding
+ * into its own planes): the same numbers as one thread, bit for bit.
  */
 export function createSlicer(name: 'ts' | BackendName, threads = 1): Slicer {
   if (!(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`slicer threads must be a whole number >= 1, got ${threads}`);

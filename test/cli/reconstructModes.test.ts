@@ -226,7 +226,7 @@ test('semi-amortized --resume with another stage schedule (search/local iteratio
   }
 });
 
-test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threads; amortized mode refuses it', { timeout: 120_000 }, async () => {
+test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threads (the same map and poses as one); amortized mode refuses it', { timeout: 120_000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'cryospin-threads-'));
   try {
     const star = simulateBlobSet(join(root, 'sim'), { D: 16, n: 32, snr: 4, seed: 8 });
@@ -234,6 +234,10 @@ test('reconstruct --threads 2 runs the semi-amortized slice kernels on two threa
     const r = await cli(['reconstruct', star, '-o', join(root, 't2'), ...base, '--threads', '2']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(epochsOf(join(root, 't2')), [0, 1]);
+    // the slice kernels split work without changing a bit: the same map and poses as one thread
+    const r1 = await cli(['reconstruct', star, '-o', join(root, 't1'), ...base, '--threads', '1']);
+    assert.equal(r1.code, 0, r1.stderr);
+    for (const f of ['map.mrc', 'poses.star']) assert.deepEqual(readFileSync(join(root, 't2', f)), readFileSync(join(root, 't1', f)), f);
     await assertRefused(star, root, base, [
       [['--threads', '2', '--mode', 'amortized'], /--threads is available with --mode semi-amortized and heterogeneous \(its consensus stage\) only/],
       [['--threads', '0'], /--threads must be >= 1/],

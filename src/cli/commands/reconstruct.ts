@@ -76,7 +76,7 @@ export function register(program: Command): void {
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
     .option('--seed <K>', 'random seed', num('--seed', true), 0)
     .option('--backend <name>', 'slice kernels: wasm (SIMD, default), ts (reference) or webgpu (WGSL via Dawn; a GPU, or Mesa llvmpipe)', 'wasm')
-    .option('--threads <T>', 'semi-amortized mode and the heterogeneous consensus stage: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; results differ from 1 thread in float32 rounding only)', num('--threads', true), 1)
+    .option('--threads <T>', 'semi-amortized mode and the heterogeneous consensus stage: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; the same results as 1 thread, bit for bit)', num('--threads', true), 1)
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
