@@ -107,13 +107,18 @@ function blobVolume(N: number): Float32Array {
   return v;
 }
 
+/** 96 particles (box 16, SNR 10, CTF, origins within +-1 px, seed 0) of blobVolume(32) in dir/sim; the STAR path. */
+function simulateBlobStack(dir: string): string {
+  const N = 32;
+  writeMrc(join(dir, 'blobs.mrc'), blobVolume(N), { nx: N, ny: N, nz: N, apixAngstrom: 4 });
+  runSimulate({ map: join(dir, 'blobs.mrc'), out: join(dir, 'sim'), apix: 4, box: 16, n: 96, snr: 10, shiftPx: 1, defocus: [1.0, 2.0], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 96, quiet: true });
+  return join(dir, 'sim', 'particles.star');
+}
+
 test('tiny amortized run lowers the loss, writes valid outputs, and predict-poses reproduces its poses', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-amortized-'));
   try {
-    const N = 32;
-    writeMrc(join(dir, 'blobs.mrc'), blobVolume(N), { nx: N, ny: N, nz: N, apixAngstrom: 4 });
-    runSimulate({ map: join(dir, 'blobs.mrc'), out: join(dir, 'sim'), apix: 4, box: 16, n: 96, snr: 10, shiftPx: 1, defocus: [1.0, 2.0], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 96, quiet: true });
-    const star = join(dir, 'sim', 'particles.star');
+    const star = simulateBlobStack(dir);
     const losses: number[] = [];
     const r = await runAmortizedJob({
       input: star, outdir: join(dir, 'out'), epochs: 3, batchSize: 16, seed: 1, symmetricLoss: true, lrEncoder: 1e-3,
@@ -167,10 +172,7 @@ test('tiny amortized run lowers the loss, writes valid outputs, and predict-pose
 test('divergence guard: a decoder step that blows the loss up is undone and halved; a healthy run is unchanged', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-guard-'));
   try {
-    const N = 32;
-    writeMrc(join(dir, 'blobs.mrc'), blobVolume(N), { nx: N, ny: N, nz: N, apixAngstrom: 4 });
-    runSimulate({ map: join(dir, 'blobs.mrc'), out: join(dir, 'sim'), apix: 4, box: 16, n: 96, snr: 10, shiftPx: 1, defocus: [1.0, 2.0], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 96, quiet: true });
-    const star = join(dir, 'sim', 'particles.star');
+    const star = simulateBlobStack(dir);
     const run = async (name: string, lrVolume: number, divergenceGuard: number): Promise<{ losses: number[]; halvings: number[]; error: string | null }> => {
       const losses: number[] = [];
       const halvings: number[] = [];

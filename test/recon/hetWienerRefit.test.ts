@@ -31,6 +31,7 @@ import { MemorySource } from '../../src/recon/memorySource.js';
 import { tsSlicer } from '../../src/recon/slicer.js';
 import type { ParticleBatch, ParticleSource } from '../../src/recon/types.js';
 import { simulateTwoStates, twoStateMaps } from '../helpers/twoStates.js';
+import { gaussianBlobMap } from '../helpers/blobMap.js';
 
 const CTF: CtfParams = { defocusUAngstrom: 12000, defocusVAngstrom: 12000, defocusAngleDeg: 0, voltageKv: 300, csMm: 2.7, amplitudeContrast: 0.1, phaseShiftDeg: 0, bFactor: 0 };
 
@@ -67,14 +68,7 @@ test('refit with z = 0: the mean grid is the homogeneous Wiener volume, the basi
 
 /** The Hartley grid of a real-space map of Gaussian blobs. */
 function blobGrid(D: number, blobs: number[][]): HartleyGrid {
-  const c = D / 2;
-  const v = new Float32Array(D ** 3);
-  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
-    let s = 0;
-    for (const [a, b, d, w] of blobs) s += w! * Math.exp(-((x - c - a!) ** 2 + (y - c - b!) ** 2 + (z - c - d!) ** 2) / 1.5);
-    v[(z * D + y) * D + x] = s;
-  }
-  return hartleyFromFourier(fft3Centered(v, D), D);
+  return hartleyFromFourier(fft3Centered(gaussianBlobMap(D, blobs, 1.5), D), D);
 }
 
 /** Noise-free particles of the linear model: obs = CTF · exp(+2 pi i k·o / D) · slice(H_0 + sum z_d H_d). */

@@ -21,17 +21,9 @@ import { readMrc, writeMrc } from '../../src/io/mrc.js';
 import { loadParticles } from '../../src/io/particles.js';
 import { NdArray, readPickle } from '../../src/io/pickle.js';
 import { runHeterogeneousJob } from '../../src/recon/heterogeneousJob.js';
+import { gaussianBlobMap } from '../helpers/blobMap.js';
 
-function blobs(D: number, centres: number[][]): Float32Array {
-  const c = D / 2;
-  const v = new Float32Array(D ** 3);
-  for (let z = 0; z < D; z++) for (let y = 0; y < D; y++) for (let x = 0; x < D; x++) {
-    let s = 0;
-    for (const [a, b, d, w] of centres) s += w! * Math.exp(-((x - c - a!) ** 2 + (y - c - b!) ** 2 + (z - c - d!) ** 2) / 6);
-    v[(z * D + y) * D + x] = s;
-  }
-  return v;
-}
+const blobs = (D: number, centres: number[][]): Float32Array => gaussianBlobMap(D, centres, 6);
 
 test('heterogeneous mode separates two states of a tiny mixture (known poses)', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cryospin-het-'));
