@@ -4,13 +4,16 @@
  * measured in the same run, plus PyTorch's float32 GEMM throughput as the machine's practical
  * limit. Writes bench/results/kernels.json (rows) and bench/results/kernels.md.
  *
- * Usage: npm run bench:kernels -- [--D 64,128] [--B 64] [--threads 1,2] [--min-time 1] [--rounds 3] [--no-torch] [--ts]
+ * Usage: npm run bench:kernels -- [--D 64,128] [--B 64] [--threads 1,2] [--min-time 1] [--rounds 3] [--no-torch] [--ts] [--no-limit]
  * Python: $PYTHON, else /usr/bin/python3 (Debian's python3-torch), else python3.
  * Rows: {kernel, D, B, threads, median_ms, ref: 'torch', ref_median_ms, ratio = ours / torch,
  * plus backend, cpu_median_ms, cpu_critical_ms, ref_cpu_median_ms}. Medians of wall-clock times
  * (best over --rounds rounds that alternate ours and torch); CPU-time medians are kept because a
  * busy machine inflates wall times. 'encoder_step' rows come from src/model's
- * benchmark and are merged by the lead.
+ * benchmark and are merged by the lead. Unless --no-limit, the run ends with bench/memScaling.ts's
+ * probes (1 vs 2 threads on memory-bound loops over volume-sized buffers and a register-only
+ * loop, same wasm + worker mechanism): rows 'limit_<probe>' with `speedup`, the second core's
+ * physical limit beside the kernels' speed-ups.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ import type { Backend, BackendName } from '../src/core/backend/index.js';
 import { Rng } from '../src/core/rng.js';
 import { randomRotations } from '../src/core/rotation.js';
 import { writeFileAtomic } from '../src/io/atomic.js';
+import { measureMemScaling, memTable } from './memScaling.js';
+import type { MemRow } from './memScaling.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -44,6 +49,8 @@ interface Row {
   ref_cpu_median_ms?: number | null;
   ratio: number | null;
   gflops?: number;
+  /** limit_* rows: 1-thread / this-thread-count wall time of the same run. */
+  speedup?: number | null;
 }
 
 function arg(name: string, def: string): string {
@@ -56,6 +63,7 @@ const threadList = arg('threads', '1,2').split(',').map(Number);
 const minTimeS = Number(arg('min-time', '1'));
 const withTorch = !process.argv.includes('--no-torch');
 const withTs = process.argv.includes('--ts');
+const withLimit = !process.argv.includes('--no-limit');
 const rounds = Number(arg('rounds', '3'));
 
 /** CPU time (ms) used so far by each thread of this process (Linux /proc; empty elsewhere). */
@@ -210,6 +218,9 @@ for (let round = 0; round < rounds; round++) {
     if (have && g.median_ms < have.median_ms) Object.assign(have, g);
   }
 }
+// the machine's second-core limit on memory-bound and compute-only loops, right after the kernels
+if (withLimit) process.stderr.write('memory/compute limit probes ...\n');
+const limit: MemRow[] = withLimit ? measureMemScaling(Ds, 15) : [];
 const load1 = loadavg();
 loads.push(load1[0]!);
 for (const r of ours) {
@@ -223,6 +234,10 @@ for (const r of ours) {
 const rows: Row[] = [...ours];
 for (const g of torch?.gemm ?? []) {
   rows.push({ kernel: 'gemm_f32_1024', D: 1024, B: 1, threads: g.threads, median_ms: null, ref: 'torch', ref_median_ms: g.median_ms, ratio: null, gflops: g.gflops });
+}
+
+for (const l of limit) {
+  rows.push({ kernel: `limit_${l.probe}`, D: l.D, B: 0, threads: l.threads, median_ms: l.median_ms, ref: 'torch', ref_median_ms: null, ratio: null, speedup: l.speedup });
 }
 
 const outDir = join(repo, 'bench', 'results');
@@ -271,6 +286,12 @@ for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gfl
     lines.push('');
     lines.push(`Second-core check: torch GEMM 2 threads / 1 thread = ${(g2.gflops / g1.gflops).toFixed(2)} (about 1.9 on an idle 2-core machine; near or below 1 means another job held the second core during this run, so no 2-thread wall time above is a scaling measurement). Thread limits reach OpenBLAS's own pool too (torch_kernels.py set_threads: ${torch?.thread_control ?? '?'}); before 2026-11-22 04:50 UTC the '1 thread' torch rows still ran OpenBLAS on 2 threads, so older 1-thread GEMM figures and this ratio are not comparable.`);
   }
+}
+if (limit.length) {
+  lines.push('');
+  lines.push('Second-core limit on this machine (bench/memScaling.ts, same run, same mechanism as the kernels: wasm SIMD loops on the shared memory, main thread + one pool worker each on its own half; medians of 15 alternating 1-/2-thread calls of ~10 ms). Volume = 8 D^3 bytes. A kernel speed-up near these is at the machine\'s limit:');
+  lines.push('');
+  lines.push(...memTable(limit));
 }
 lines.push('');
 lines.push('PyTorch route: slices = one `grid_sample` (trilinear, zeros padding, align_corners) on a grid built from the rotations; scatter = autograd backward w.r.t. the volume; rotgrad = backward w.r.t. the rotations (backward passes timed alone). `encoder_step` rows come from the encoder benchmark.');
