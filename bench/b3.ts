@@ -23,6 +23,7 @@ import { cpus, loadavg } from 'node:os';
 import { eulerToMatrix } from '../src/core/rotation.js';
 import { runSimulate } from '../src/cli/commands/simulate.js';
 import { alignMaps } from '../src/eval/align.js';
+import { poseError } from '../src/eval/poseError.js';
 import { clusterAccuracy, kmeans, pca, toRows } from '../src/eval/cluster.js';
 import { backprojectSubset } from '../src/eval/clusterMaps.js';
 import { fscReport } from '../src/eval/fsc.js';
@@ -64,6 +65,27 @@ const zSource = arg('--z-source', 'autodecode') as 'autodecode' | 'encoder';
 const mlpOpts = { hidden: Number(arg('--mlp-hidden', '32')), nFeatures: Number(arg('--mlp-features', '24')), learningRate: Number(arg('--mlp-lr', '0.005')) };
 const variant = hetDecoder === 'linear' && zSource === 'autodecode' ? '' : `${hetDecoder}-${zSource}`;
 const DATA = resolve('../shared/data/atomic_models_adk_and_misc');
+/** Classes of the class stage between the consensus and the heterogeneous stage (heterogeneous.ts; 0 = none). */
+const classes = Number(arg('--classes', knownPoses ? '0' : '2'));
+/** Resume the run in the output folder (e.g. from a finished consensus stage with the same settings). */
+const resume = process.argv.includes('--resume');
+
+/** Median rotation error of the particles idx (own global alignment) and with a shared alignment Q (common). */
+function stateErrors(rot: ArrayLike<number>, gt: Float64Array, cls: Int32Array): { own: number[]; common: number[]; all: number } {
+  const n = cls.length;
+  const P = Float64Array.from(rot);
+  const allRes = poseError(P, gt);
+  const own: number[] = [], common: number[] = [];
+  for (const k of [1, 2]) {
+    const idx = [...Array(n).keys()].filter((i) => cls[i] === k);
+    const Pk = new Float64Array(9 * idx.length), Gk = new Float64Array(9 * idx.length);
+    idx.forEach((i, j) => { Pk.set(P.subarray(9 * i, 9 * i + 9), 9 * j); Gk.set(gt.subarray(9 * i, 9 * i + 9), 9 * j); });
+    own.push(poseError(Pk, Gk).rot_median_deg);
+    const e = idx.map((i) => allRes.perParticleDeg[i]!).sort((a, b) => a - b);
+    common.push(e[Math.floor(e.length / 2)]!);
+  }
+  return { own, common, all: allRes.rot_median_deg };
+}
 
 function posesOf(set: ParticleSet): { rots: Float64Array; origins: Float64Array } {
   const n = set.particles.length;
@@ -90,10 +112,18 @@ async function main(): Promise<void> {
   const outdir = join(work, `out_n${N}_z${zdim}${knownPoses ? '_known' : ''}${variant ? `_${variant}` : ''}`);
   // --reuse: evaluate an existing run (its result.json) instead of training again
   const reuse = process.argv.includes('--reuse') && existsSync(join(outdir, 'result.json'));
+  const truthCls = Int32Array.from(loadParticles(star, { checkStacks: false }).particles, (p) => p.classNumber!);
+  const gtRot = posesOf(loadParticles(star, { checkStacks: false })).rots;
+  const classSteps: Array<{ step: string; own: number[]; common: number[]; all: number }> = [];
   const r: HeterogeneousResult = reuse ? JSON.parse(readFileSync(join(outdir, 'result.json'), 'utf8')) as HeterogeneousResult : await runHeterogeneousJob({
     input: star, outdir, zdim, consensusEpochs: knownPoses ? 4 : consensusEpochs, hetEpochs, seed: 0, gtPoses: star,
     initPoses: knownPoses ? star : undefined, hetDecoder, zSource, mlp: mlpOpts,
-    consensus: knownPoses ? { threads } : CONSENSUS,
+    consensus: knownPoses ? { threads } : CONSENSUS, classes, resume,
+    onClassStep: (step, v) => {
+      const e = stateErrors(v.rot, gtRot, truthCls);
+      classSteps.push({ step, ...e });
+      process.stderr.write(`b3: class stage ${step}: median rotation error closed/open own ${e.own.map((x) => x.toFixed(1)).join('/')}, common ${e.common.map((x) => x.toFixed(1)).join('/')}, all ${e.all.toFixed(1)} deg\n`);
+    },
     onEpoch: (m) => process.stderr.write(`b3: ${JSON.stringify(m)}\n`),
   });
   const set = loadParticles(star);
@@ -142,6 +172,8 @@ async function main(): Promise<void> {
     class_counts: sim.classCounts,
     split_accuracy_kmeans_z: acc, split_accuracy_kmeans_pc1: accPc1, pca_explained_variance: pc.explainedVariance,
     rot_median_deg: r.rot_median_deg_vs_gt ?? null, states,
+    classes, class_stage: r.classes ?? null, class_stage_pose_errors: classSteps,
+    rot_median_deg_per_state_common: stateErrors(ours.rots, gtPoses.rots, truth).common,
     targets: { split_accuracy: acc >= 0.95, rot_median_deg: (r.rot_median_deg_vs_gt ?? 99) <= 3, fsc_within_0_5px: states.every((s) => s.target_met) },
     reconstruct_s: r.wall_s, simulate_s: simS, total_s: (performance.now() - t0) / 1000,
     machine: { cpus: cpus().length, loadavg_start_end: loadavg() },
@@ -160,7 +192,13 @@ async function main(): Promise<void> {
     `| split accuracy after each heterogeneous epoch | ${splitPerEpoch.map((a) => (a === null ? '-' : `${(100 * a).toFixed(1)}%`)).join(', ')} | - |`,
     `| seconds per heterogeneous epoch | ${hetEpochS.map((x) => x.toFixed(0)).join(', ')} | - |`,
     `| median rotation error | ${f(out.rot_median_deg)} deg | <= 3 deg |`,
+    `| median rotation error per state (closed / open; same global alignment) | ${out.rot_median_deg_per_state_common.map((x) => x.toFixed(2)).join(' / ')} deg | - |`,
     ...states.map((s) => `| state ${s.state}: FSC0.5 decoded map / cluster backprojection / known-pose known-state | ${f(s.res05_px_decoded)} / ${f(s.res05_px_cluster_backprojection)} / ${f(s.res05_px_known_pose_known_state)} px | decoded within 0.5 px of reference |`),
+    ...(r.classes ? ['', `Class stage (${classes} classes, ${r.classes.seconds.toFixed(0)} s): sizes ${r.classes.classSizes.join(' / ')}; class ${r.classes.anchor + 1} kept the consensus frame `
+      + `(class-map correlations with the consensus ${r.classes.consensusCorrelation.map((c) => c.toFixed(3)).join(', ')}); `
+      + r.classes.alignments.map((a) => `class ${a.class + 1}'s own ab-initio map aligned onto it by ${a.rotationDeg.toFixed(1)} deg${a.mirrored ? ' (mirrored)' : ''}, correlation ${a.correlation.toFixed(3)}`).join('; ') + '.',
+      '', '| class-stage step | median rotation error, closed / open (own alignment) | same, one alignment for all | all particles |', '|---|---|---|---|',
+      ...classSteps.map((c) => `| ${c.step} | ${c.own.map((x) => x.toFixed(1)).join(' / ')} | ${c.common.map((x) => x.toFixed(1)).join(' / ')} | ${c.all.toFixed(1)} |`)] : []),
     '', `Consensus settings: \`${JSON.stringify(out.consensus_settings)}\`. Command: \`node --import tsx bench/b3.ts ${process.argv.slice(2).join(' ')}\`.`,
     '', 'FSC(0.5) in pixels (box/shell, first crossing); ab-initio maps aligned to the ground truth (incl. hand) first.', '',
   ].join('\n');

@@ -37,6 +37,14 @@ export interface AlignOptions {
   tryMirror?: boolean;
   /** Progress messages (e.g. to stderr). */
   log?: (msg: string) => void;
+  /**
+   * Rounds of core refinement (default 0): for maps of two conformations, refine the alignment on
+   * the voxels where both aligned maps hold density (above coreThreshold standard deviations
+   * within the sphere), so a domain present in only one map (moved, or absent) does not pull the
+   * shared core off; each round recomputes that core from the current alignment.
+   */
+  coreRounds?: number;
+  coreThreshold?: number;
 }
 
 export interface AlignResult {
@@ -126,6 +134,27 @@ function sphereSelection(D: number): Uint8Array {
     if ((x - c) ** 2 + (y - c) ** 2 + (z - c) ** 2 <= r2max) sel[i] = 1;
   }
   return sel;
+}
+
+/** Voxels of `sel` where both maps exceed `threshold` standard deviations above their mean (within sel), dilated by one voxel. */
+function coreSelection(a: Float32Array, b: Float32Array, sel: Uint8Array, threshold: number): Uint8Array {
+  const stats = (v: Float32Array) => {
+    let n = 0, s = 0, ss = 0;
+    for (let i = 0; i < v.length; i++) if (sel[i]) { n++; s += v[i]!; ss += v[i]! * v[i]!; }
+    const m = s / n;
+    return { m, sd: Math.sqrt(Math.max(0, ss / n - m * m)) };
+  };
+  const sa = stats(a), sb = stats(b);
+  const D = Math.round(Math.cbrt(a.length));
+  const both = new Uint8Array(a.length);
+  for (let i = 0; i < a.length; i++) both[i] = sel[i] && a[i]! > sa.m + threshold * sa.sd && b[i]! > sb.m + threshold * sb.sd ? 1 : 0;
+  const out = new Uint8Array(a.length);
+  for (let z = 1; z < D - 1; z++) for (let y = 1; y < D - 1; y++) for (let x = 1; x < D - 1; x++) {
+    const i = (z * D + y) * D + x;
+    if (!sel[i]) continue;
+    if (both[i] || both[i - 1] || both[i + 1] || both[i - D] || both[i + D] || both[i - D * D] || both[i + D * D]) out[i] = 1;
+  }
+  return out;
 }
 
 /** |F| normalised per integer shell (zero mean, unit variance) for radii <= rMax + 1. */
@@ -259,8 +288,7 @@ function linearMap(R: Mat3, mirrored: boolean): Mat3 {
 }
 
 /** Step 3: Nelder-Mead over (rotation increment in degrees, shift in px) on one grid. */
-function refine(A: Float32Array, B: Float32Array, D: number, p: Pose, stepDeg: number, stepPx: number, maxEval: number): Pose {
-  const sel = sphereSelection(D);
+function refine(A: Float32Array, B: Float32Array, D: number, p: Pose, stepDeg: number, stepPx: number, maxEval: number, sel = sphereSelection(D)): Pose {
   const buf = new Float32Array(D * D * D);
   const Rw = identity();
   const poseOf = (v: number[]): [Mat3, [number, number, number]] => {
@@ -321,7 +349,15 @@ export function alignMaps(A: Float32Array, B: Float32Array, D: number, opts: Ali
     }
     if (!result || q.score > result.score) result = q;
   }
-  const r = result!;
+  let r = result!;
+  const sphere = sphereSelection(D);
+  for (let round = 0; round < (opts.coreRounds ?? 0); round++) {
+    const cur = transformVolume(B, D, linearMap(r.R, r.mirrored), r.t);
+    const core = coreSelection(A, cur, sphere, opts.coreThreshold ?? 1);
+    const q = refine(A, B, D, r, 1, 0.5, 300, core);
+    log(`align: core round ${round + 1}: ${core.reduce((c, v) => c + v, 0)} voxels, rotation change ${geodesicDeg(q.R, r.R).toFixed(2)} deg`);
+    r = q;
+  }
   const aligned = transformVolume(B, D, linearMap(r.R, r.mirrored), r.t);
   return { rotation: r.R, shiftPx: r.t, mirrored: r.mirrored, correlation: maskedCorrelation(A, aligned, sphereSelection(D)), aligned };
 }

@@ -169,6 +169,32 @@ export function alignedOrigins(predRot: Float64Array, predShiftPx: Float64Array,
   return out;
 }
 
+/**
+ * Poses (rotations 9n, origins 2n px) of particles modelled on map B, taken into the frame of the
+ * aligned map (see the module comment): rotation P·M·R^T, with M·(P·M·R^T) (the proper member
+ * of the pair that gives the same image) when the alignment is mirrored, and origin
+ * o + rows 0, 1 of P·M·R^T·t. What a class map aligned onto another class's map (alignMaps)
+ * needs to bring its particles' poses into the other class's frame.
+ */
+export function alignedPoses(predRot: ArrayLike<number>, predShiftPx: ArrayLike<number>, alignment: MapAlignment): { rot: Float32Array; origin: Float32Array } {
+  const n = predRot.length / 9;
+  if (!Number.isInteger(n) || predShiftPx.length !== 2 * n) throw new RangeError('alignedPoses: need 9n rotation entries and 2n origins');
+  const R = alignment.rotation;
+  const origin = Float32Array.from(alignedOrigins(Float64Array.from(predRot), Float64Array.from(predShiftPx), alignment));
+  const rot = new Float32Array(9 * n);
+  const m = alignment.mirrored ? -1 : 1;
+  for (let i = 0; i < n; i++) {
+    const o = 9 * i;
+    for (let r = 0; r < 3; r++) {
+      // row r of P·M: (P[r0], P[r1], m·P[r2]); times R^T: entry c = sum_k (P·M)[r,k]·R[c,k]
+      const a = predRot[o + 3 * r]!, b = predRot[o + 3 * r + 1]!, d = m * predRot[o + 3 * r + 2]!;
+      const sign = r === 2 ? m : 1; // M·(P·M·R^T) when mirrored: negate the third row
+      for (let c = 0; c < 3; c++) rot[o + 3 * r + c] = sign * (a * R[3 * c]! + b * R[3 * c + 1]! + d * R[3 * c + 2]!);
+    }
+  }
+  return { rot, origin };
+}
+
 /** Solve the 3x3 system A s = b (Cramer); null if nearly singular. */
 function solve3(A: Float64Array, b: Float64Array): Float64Array | null {
   const det = (m: ArrayLike<number>) => m[0]! * (m[4]! * m[8]! - m[5]! * m[7]!) - m[1]! * (m[3]! * m[8]! - m[5]! * m[6]!) + m[2]! * (m[3]! * m[7]! - m[4]! * m[6]!);

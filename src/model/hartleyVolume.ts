@@ -16,6 +16,7 @@
  * backend interface (core/backend) can provide faster versions of the same contract.
  */
 import type { Complex } from '../core/complex.js';
+import { ifft3Centered } from '../core/fft.js';
 
 export interface HartleyGrid {
   /** Image box size D. */
@@ -307,4 +308,11 @@ export function fourierFromHartley(grid: HartleyGrid): Complex {
     im[i] = 0.5 * (h2 - h1);
   }
   return { re, im };
+}
+
+/** Real-space map (box D) of the Hartley volume: the inverse FFT of its Fourier volume, times D (the runs' map.mrc scaling). */
+export function hartleyMap(grid: HartleyGrid): Float32Array {
+  const v = ifft3Centered(fourierFromHartley(grid), grid.D);
+  for (let i = 0; i < v.length; i++) v[i]! *= grid.D;
+  return v;
 }

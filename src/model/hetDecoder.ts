@@ -22,9 +22,8 @@
  * module does not load tfjs for the commands that only read a linear decoder).
  */
 import type { Complex } from '../core/complex.js';
-import { ifft3Centered } from '../core/fft.js';
 import type { Slicer } from '../recon/slicer.js';
-import { createHartleyGrid, fourierFromHartley, type DiscIndex, type HartleyGrid } from './hartleyVolume.js';
+import { createHartleyGrid, hartleyMap, type DiscIndex, type HartleyGrid } from './hartleyVolume.js';
 
 export interface HetDecoder {
   /** Image box D. */
@@ -139,11 +138,7 @@ export function hetVolumeGrid(dec: HetDecoder | ZVolumeModel, z: ArrayLike<numbe
 
 /** Real-space map (D^3, same scaling as reconstructJob's decoderMap) of the volume at latent z. */
 export function hetVolumeMap(dec: HetDecoder | ZVolumeModel, z: ArrayLike<number>): Float32Array {
-  const D = dec.D;
-  const F = fourierFromHartley(hetVolumeGrid(dec, z));
-  const v = ifft3Centered(F, D);
-  for (let i = 0; i < v.length; i++) v[i]! *= D;
-  return v;
+  return hartleyMap(hetVolumeGrid(dec, z));
 }
 
 /**

@@ -157,10 +157,11 @@ export interface ClassSearchView {
 }
 
 /** The particles idx of source as a source of their own (particle j of the view is idx[j]). */
-function subsetSource(source: ParticleSource, idx: Uint32Array): ParticleSource {
+export function subsetSource(source: ParticleSource, idx: Uint32Array): ParticleSource {
   return {
     n: idx.length, D: source.D, apixAngstrom: source.apixAngstrom,
-    batch: (ii: Uint32Array) => source.batch(Uint32Array.from(ii, (j) => idx[j]!)),
+    // the batch's indices are the view's (a trainer indexes its own per-particle state with them)
+    batch: (ii: Uint32Array) => ({ ...source.batch(Uint32Array.from(ii, (j) => idx[j]!)), indices: Uint32Array.from(ii) }),
   };
 }
 
@@ -240,7 +241,7 @@ function allIndices(n: number): Uint32Array {
 }
 
 /** Wiener refit of every class volume from the listed particles of that class at their current poses. */
-function refitClasses(source: ParticleSource, grids: HartleyGrid[], slicer: Slicer, idx: Uint32Array, classOf: Int32Array, rot: Float32Array, origin: Float32Array): void {
+export function refitClasses(source: ParticleSource, grids: HartleyGrid[], slicer: Slicer, idx: Uint32Array, classOf: Int32Array, rot: Float32Array, origin: Float32Array): void {
   for (let k = 0; k < grids.length; k++) {
     const mine = idx.filter((i) => classOf[i] === k);
     if (mine.length < 2) continue; // re-seeding keeps every class at >= 2 particles; never reached in practice
@@ -383,37 +384,52 @@ export function classSearch(source: ParticleSource, init: ClassSearchInit, optio
     onIteration?.(st, { classOf, rot, origin, grids });
   }
   for (let li = 0; li < o.localIterations; li++) {
-    const t0 = performance.now();
-    const levels = localLevels(o.localRotStepDeg, o.localShiftStepPx, li);
-    const all = allIndices(n);
-    const sizes = new Array<number>(K).fill(0);
-    let scoreSum = 0;
-    const chunk = 64;
-    for (let k = 0; k < K; k++) {
-      const mine = all.filter((i) => classOf[i] === k);
-      sizes[k] = mine.length;
-      for (let s = 0; s < mine.length; s += chunk) {
-        const idx = mine.slice(s, Math.min(mine.length, s + chunk));
-        const batch = source.batch(idx);
-        const R = new Float64Array(9 * batch.B);
-        const O = new Float32Array(2 * batch.B);
-        idx.forEach((i, b) => { for (let q = 0; q < 9; q++) R[9 * b + q] = rot[9 * i + q]!; O[2 * b] = origin[2 * i]!; O[2 * b + 1] = origin[2 * i + 1]!; });
-        const r = localSearch(grids[k]!, slicer, batch, R, O, { radiusPx: o.localRadiusPx, levels, shiftLimitPx: o.shiftRangePx + 1 });
-        idx.forEach((i, b) => {
-          rot.set(r.rots.subarray(9 * b, 9 * b + 9), 9 * i);
-          origin[2 * i] = r.originsPx[2 * b]!;
-          origin[2 * i + 1] = r.originsPx[2 * b + 1]!;
-          scoreSum += r.score[b]!;
-        });
-      }
-    }
-    refitClasses(source, grids, slicer, all, classOf, rot, origin);
-    const st: ClassIterationStats = {
-      iteration: o.iterations + li, stage: 'local', radiusPx: o.localRadiusPx, particles: n, classSizes: sizes, changedClass: 0, reseeded: 0,
-      meanScore: scoreSum / n, seconds: (performance.now() - t0) / 1000,
-    };
+    const st = localRefineClasses(source, { classOf, rot, origin, grids }, o, li, o.iterations + li);
     stats.push(st);
     onIteration?.(st, { classOf, rot, origin, grids });
   }
   return { classOf, rot, origin, grids, initialSizes, stats };
+}
+
+/**
+ * One local iteration over every particle (see ClassSearchOptions.localIterations): each pose
+ * refined coarse-to-fine around its current one against its own class volume (levels of local
+ * iteration li, localRefine.ts), then every class volume refitted (Wiener) from all its particles.
+ * Updates view.rot, view.origin and view.grids in place; classes are kept.
+ */
+export function localRefineClasses(source: ParticleSource, view: ClassSearchView,
+  o: Pick<ClassSearchOptions, 'localRotStepDeg' | 'localShiftStepPx' | 'localRadiusPx' | 'shiftRangePx' | 'slicer'>, li: number, iteration = li): ClassIterationStats {
+  const { classOf, rot, origin, grids } = view;
+  const K = grids.length;
+  const n = source.n;
+  const slicer = o.slicer;
+  const t0 = performance.now();
+  const levels = localLevels(o.localRotStepDeg, o.localShiftStepPx, li);
+  const all = allIndices(n);
+  const sizes = new Array<number>(K).fill(0);
+  let scoreSum = 0;
+  const chunk = 64;
+  for (let k = 0; k < K; k++) {
+    const mine = all.filter((i) => classOf[i] === k);
+    sizes[k] = mine.length;
+    for (let s = 0; s < mine.length; s += chunk) {
+      const idx = mine.slice(s, Math.min(mine.length, s + chunk));
+      const batch = source.batch(idx);
+      const R = new Float64Array(9 * batch.B);
+      const O = new Float32Array(2 * batch.B);
+      idx.forEach((i, b) => { for (let q = 0; q < 9; q++) R[9 * b + q] = rot[9 * i + q]!; O[2 * b] = origin[2 * i]!; O[2 * b + 1] = origin[2 * i + 1]!; });
+      const r = localSearch(grids[k]!, slicer, batch, R, O, { radiusPx: o.localRadiusPx, levels, shiftLimitPx: o.shiftRangePx + 1 });
+      idx.forEach((i, b) => {
+        rot.set(r.rots.subarray(9 * b, 9 * b + 9), 9 * i);
+        origin[2 * i] = r.originsPx[2 * b]!;
+        origin[2 * i + 1] = r.originsPx[2 * b + 1]!;
+        scoreSum += r.score[b]!;
+      });
+    }
+  }
+  refitClasses(source, grids, slicer, all, classOf, rot, origin);
+  return {
+    iteration, stage: 'local', radiusPx: o.localRadiusPx, particles: n, classSizes: sizes, changedClass: 0, reseeded: 0,
+    meanScore: scoreSum / n, seconds: (performance.now() - t0) / 1000,
+  };
 }

@@ -44,10 +44,12 @@
 import type { Complex } from '../core/complex.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { allocParts, centreLatents, rescaleLatents, combineSlices, createHetDecoder, decoderBackward, hetVolumeMap, renderParts, zGradient, type HetDecoder } from '../model/hetDecoder.js';
-import { nyquistDisc } from '../model/hartleyVolume.js';
+import { nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
 import { HetMlpDecoder, type HetMlpOptions, type HetMlpState } from '../model/hetMlpDecoder.js';
 import { symmetricDisc } from '../model/fourierNet.js';
 import { ZEncoder, zEncoderFeatures, type ZEncoderOptions, type ZEncoderState } from '../model/zEncoder.js';
+import { classStage, type ClassAlignment, type ClassStageOptions } from './classAbinitio.js';
+import type { ClassIterationStats } from './classSearch.js';
 import { fourierLoss } from './fourierLoss.js';
 import { hetWienerRefit } from './hetWienerRefit.js';
 import { applyLeftExp, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
@@ -110,7 +112,36 @@ export interface HeterogeneousOptions {
   encoder: Partial<ZEncoderOptions>;
   /** Linear decoder: refit every grid in closed form after the last epoch (hetWienerRefit.ts), or keep the SGD grids. */
   hetRefit: 'wiener' | 'none';
+  /**
+   * Discrete classes between the consensus and the heterogeneous stage (classAbinitio.ts): 0 = none;
+   * K >= 2 separates K classes, gives every class but the consensus's its own ab initio, aligns it
+   * into the consensus frame, and starts z and the linear decoder from the classes.
+   */
+  classes: number;
+  /** Settings of that class stage (its slicer, log and seed come from this trainer). */
+  classStage: Partial<Omit<ClassStageOptions, 'slicer' | 'log' | 'seed' | 'onStep'>>;
+  /** Progress messages of long steps (the class stage). */
+  log: (msg: string) => void;
+  /** Called after each step of the class stage with the current classes and poses (e.g. to measure them). */
+  onClassStep?: ClassStageOptions['onStep'];
 }
+
+/** The class stage's defaults: B1's search schedule for each class's ab initio (see bench/b3.ts). */
+export const CLASS_STAGE_DEFAULTS: Omit<ClassStageOptions, 'slicer' | 'log' | 'seed' | 'onStep'> = {
+  search: { iterations: 6, subset: 4000, radiusStartPx: 8, radiusEndPx: 12, rotations: 3000, shiftRangePx: 3, balancedIterations: 2, localIterations: 0 },
+  abinitio: {
+    searchIterations: 14, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
+    localIterations: 2, localResearch: true, localRadiusStartPx: 12, localRadiusEndPx: 20, localRotStepDeg: 6, localShiftStepPx: 1,
+    lrPose: 0.01, autodecodeVolume: 'wiener',
+  },
+  abinitioAutodecodeEpochs: 0,
+  finalLocalIterations: 3,
+  finalLocalRotStepDeg: 3,
+  finalLocalRadiusPx: 20,
+  alignRotations: 6000,
+  alignCoreRounds: 2,
+  alignCoreThreshold: 2,
+};
 
 export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
   zdim: 8,
@@ -138,9 +169,12 @@ export const HETEROGENEOUS_DEFAULTS: HeterogeneousOptions = {
   mlpFitSteps: 300,
   encoder: {},
   hetRefit: 'wiener',
+  classes: 0,
+  classStage: {},
+  log: () => undefined,
 };
 
-export type HetStage = 'search' | 'local' | 'autodecode' | 'heterogeneous';
+export type HetStage = 'search' | 'local' | 'autodecode' | 'classes' | 'heterogeneous';
 
 export interface HetEpochStats {
   epoch: number;
@@ -163,7 +197,21 @@ export interface HetTrainerState {
   rng: RngState;
   /** Coordinate-network decoder and encoder: weights and Adam moments (a resume continues bit for bit; older checkpoints without moments restart them). */
   mlp?: HetMlpState | null;
+  /** Class of each particle from the class stage (null: none ran yet). */
+  classOf?: Int32Array | number[] | null;
+  classSummary?: ClassStageSummary | null;
   encoder?: ZEncoderState | null;
+}
+
+/** What the class stage found (kept in the checkpoint and the run's result). */
+export interface ClassStageSummary {
+  anchor: number;
+  classSizes: number[];
+  consensusCorrelation: number[];
+  alignments: ClassAlignment[];
+  searchStats: ClassIterationStats[];
+  finalStats: ClassIterationStats[];
+  seconds: number;
 }
 
 export class HeterogeneousTrainer {
@@ -188,6 +236,9 @@ export class HeterogeneousTrainer {
   mlpFitError: number | null = null;
   /** Half-set FSC per shell of each grid of the last closed-form refit (hetRefit 'wiener'), null before it. */
   refitHalfFsc: Float64Array[] | null = null;
+  /** Class of each particle (class stage), null without one. */
+  classOf: Int32Array | null = null;
+  classSummary: ClassStageSummary | null = null;
 
   constructor(source: ParticleSource, opts: Partial<HeterogeneousOptions> = {}) {
     this.source = source;
@@ -210,17 +261,24 @@ export class HeterogeneousTrainer {
     this.zAdamT = new Uint32Array(n);
   }
 
-  get totalEpochs(): number { return this.opts.consensusEpochs + this.opts.hetEpochs; }
+  /** Epochs of the class stage: 1 with classes >= 2, else 0. */
+  get classEpochs(): number { return this.opts.classes >= 2 ? 1 : 0; }
+  /** First epoch of the heterogeneous stage. */
+  get hetStart(): number { return this.opts.consensusEpochs + this.classEpochs; }
+  get totalEpochs(): number { return this.hetStart + this.opts.hetEpochs; }
   get done(): boolean { return this.epoch >= this.totalEpochs; }
   get poses(): PoseTable { return this.consensus.poses; }
-  get stage(): HetStage { return this.epoch < this.opts.consensusEpochs ? (this.consensus.stage === 'search' || this.consensus.stage === 'local' ? this.consensus.stage : 'autodecode') : 'heterogeneous'; }
+  get stage(): HetStage {
+    if (this.epoch < this.opts.consensusEpochs) return this.consensus.stage === 'search' || this.consensus.stage === 'local' ? this.consensus.stage : 'autodecode';
+    return this.epoch < this.hetStart ? 'classes' : 'heterogeneous';
+  }
 
   /** Loss-disc radius (Fourier px) of the heterogeneous stage at the current epoch. */
   lossRadius(): number {
     const D = this.source.D;
     const { hetMarchStartPx, hetMarchEpochs } = this.opts;
     if (!(hetMarchStartPx > 0) || !(hetMarchEpochs > 0)) return D / 2;
-    const e = this.epoch - this.opts.consensusEpochs;
+    const e = this.epoch - this.hetStart;
     return Math.min(D / 2, hetMarchStartPx + (Math.max(0, e) / hetMarchEpochs) * (D / 2 - hetMarchStartPx));
   }
 
@@ -231,10 +289,22 @@ export class HeterogeneousTrainer {
   }
 
   /** Start the heterogeneous stage from the consensus volume and poses. */
-  private initDecoder(): void {
+  private initDecoder(classGrids?: HartleyGrid[], anchor = 0): void {
     const o = this.opts;
     this.decoder = createHetDecoder(this.source.D, o.zdim, this.consensus.grid.values);
     for (let i = 0; i < this.z.length; i++) this.z[i] = o.zInitStd * this.rng.normal();
+    if (classGrids && this.classOf) {
+      // after a class stage: z dimension d marks class k (one-hot, the anchor class at 0) and the
+      // linear decoder's basis d is that class's volume minus the anchor's (the mean = the anchor's)
+      let d = 0;
+      for (let k = 0; k < classGrids.length && d < o.zdim; k++) {
+        if (k === anchor) continue;
+        const basis = this.decoder.grids[d + 1]!.values, a = classGrids[anchor]!.values, b = classGrids[k]!.values;
+        for (let q = 0; q < basis.length; q++) basis[q] = b[q]! - a[q]!;
+        for (let i = 0; i < this.source.n; i++) if (this.classOf[i] === k) this.z[i * o.zdim + d]! += 1;
+        d++;
+      }
+    }
     if (o.zSource === 'encoder') this.encoder = new ZEncoder(o.zdim, { seed: o.seed, ...o.encoder });
     if (o.hetDecoder === 'mlp') {
       this.mlp = new HetMlpDecoder(this.source.D, o.zdim, { seed: o.seed, ...o.mlp });
@@ -248,6 +318,33 @@ export class HeterogeneousTrainer {
     pt.adamM.fill(0); pt.adamV.fill(0); pt.adamT.fill(0);
   }
 
+  /** The class stage (classAbinitio.ts) as one epoch: poses into one frame, z and the decoder started from the classes. */
+  private runClassStage(): HetEpochStats {
+    const t0 = performance.now();
+    const o = this.opts;
+    const cs = { ...CLASS_STAGE_DEFAULTS, ...o.classStage };
+    const res = classStage(this.source, { grid: this.consensus.grid, rot: this.poses.rot, origin: this.poses.origin }, {
+      ...cs,
+      search: { ...CLASS_STAGE_DEFAULTS.search, ...cs.search, classes: o.classes },
+      abinitio: { batchSize: o.batchSize, backend: o.backend, threads: this.consensus.opts.threads, ...CLASS_STAGE_DEFAULTS.abinitio, ...cs.abinitio },
+      seed: o.seed, slicer: this.consensus.slicer, log: o.log, onStep: o.onClassStep,
+    });
+    this.poses.rot.set(res.rot);
+    this.poses.origin.set(res.origin);
+    this.consensus.grid.values.set(res.grids[res.anchor]!.values);
+    this.classOf = res.classOf;
+    const classSizes = res.grids.map((_, k) => res.classOf.reduce((c, v) => c + (v === k ? 1 : 0), 0));
+    this.classSummary = {
+      anchor: res.anchor, classSizes, consensusCorrelation: res.consensusCorrelation, alignments: res.alignments,
+      searchStats: res.searchStats, finalStats: res.finalStats, seconds: res.seconds,
+    };
+    this.initDecoder(res.grids, res.anchor);
+    const last = res.finalStats.at(-1) ?? res.searchStats.at(-1);
+    const stats: HetEpochStats = { epoch: this.epoch, stage: 'classes', loss: last?.meanScore ?? 0, seconds: (performance.now() - t0) / 1000, zStd: [] };
+    this.epoch += 1;
+    return stats;
+  }
+
   trainEpoch(onProgress?: (p: ProgressInfo) => void): HetEpochStats {
     if (this.epoch < this.opts.consensusEpochs) {
       const stage = this.stage;
@@ -255,13 +352,14 @@ export class HeterogeneousTrainer {
       this.epoch += 1;
       return { epoch: st.epoch, stage, loss: st.loss, seconds: st.seconds, zStd: [] };
     }
+    if (this.epoch < this.hetStart) return this.runClassStage();
     if (!this.decoder) this.initDecoder();
     const t0 = performance.now();
     const { batchSize } = this.opts;
     const n = this.source.n;
     const order = this.rng.permutation(n);
     const batches = Math.ceil(n / batchSize);
-    const warm = this.epoch - this.opts.consensusEpochs < this.warmupEpochs;
+    const warm = this.epoch - this.hetStart < this.warmupEpochs;
     let lossSum = 0;
     for (let bi = 0; bi < batches; bi++) {
       const idx = order.slice(bi * batchSize, Math.min(n, (bi + 1) * batchSize)).sort();
@@ -562,6 +660,7 @@ export class HeterogeneousTrainer {
       rng: this.rng.getState(),
       mlp: this.mlp ? this.mlp.getState() : null,
       encoder: this.encoder ? this.encoder.getState() : null,
+      classOf: this.classOf, classSummary: this.classSummary,
     };
   }
 
@@ -588,11 +687,13 @@ export class HeterogeneousTrainer {
       this.encoder = new ZEncoder(this.opts.zdim, s.encoder.options);
       this.encoder.setState(s.encoder);
     }
+    this.classOf = s.classOf ? Int32Array.from(s.classOf) : null;
+    this.classSummary = s.classSummary ?? null;
     this.z.set(s.z); this.zAdamM.set(s.zAdamM); this.zAdamV.set(s.zAdamV); this.zAdamT.set(s.zAdamT);
     this.rng.setState(s.rng);
   }
 
-  dispose(): void { this.slicer.dispose(); this.mlp?.dispose(); this.encoder?.dispose(); }
+  dispose(): void { this.slicer.dispose(); this.consensus.dispose(); this.mlp?.dispose(); this.encoder?.dispose(); }
 }
 
 /** Centre the latents (n x zdim) and scale them to a total variance of 1; returns the mean and the scale divided out. */

@@ -28,7 +28,7 @@ import type { HetDecoder } from '../model/hetDecoder.js';
 import type { HetMlpDecoder } from '../model/hetMlpDecoder.js';
 import { writeDecoderFile } from './hetDecoderFile.js';
 import { initTfjs } from '../model/tfjsSetup.js';
-import { HeterogeneousTrainer, type HeterogeneousOptions, type HetTrainerState } from './heterogeneous.js';
+import { HeterogeneousTrainer, type ClassStageSummary, type HeterogeneousOptions, type HetTrainerState } from './heterogeneous.js';
 export { readDecoderFile, writeDecoderFile, type DecoderFile } from './hetDecoderFile.js';
 import { JobRunner, loadJobInput, readPoseFile, type CheckpointEnvelope, type JobBaseOptions } from './jobRunner.js';
 
@@ -62,6 +62,8 @@ export interface HeterogeneousResult {
   zdim: number;
   rot_median_deg_vs_gt?: number;
   split_accuracy_vs_gt?: number;
+  /** What the class stage found (classes >= 2). */
+  classes?: ClassStageSummary;
 }
 
 interface HetCheckpoint extends CheckpointEnvelope { trainer: HetTrainerState }
@@ -76,7 +78,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
     const gt = o.gtPoses ? readPoseFile(o.gtPoses, n, 'ground-truth') : null;
     const init = o.initPoses ? readPoseFile(o.initPoses, n, 'initial-pose') : null;
     await initTfjs('wasm'); // the consensus stage's pose search runs its GEMMs in tfjs
-    const opts: Partial<HeterogeneousOptions> = { ...o };
+    const opts: Partial<HeterogeneousOptions> = { log: (msg: string) => process.stderr.write(`${msg}\n`), ...o };
     if (init) {
       // known poses: the consensus stage only fits the mean volume (2 volume-only passes)
       opts.consensusEpochs = o.consensusEpochs ?? 2;
@@ -94,7 +96,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
       // the consensus stage's schedule as resolved (a resume with another one would shift every later epoch's stage)
       const settings: Record<string, unknown> = { box: D, zdim, seed, particles: n, hetDecoder: trainer.opts.hetDecoder, zSource: trainer.opts.zSource, zWarmupEpochs: trainer.warmupEpochs,
         consensusEpochs: trainer.opts.consensusEpochs, consensusSearchIterations: c.searchIterations, consensusLocalIterations: c.localIterations,
-        consensusSearchSubset: c.searchSubset, consensusAutodecodeVolume: c.autodecodeVolume, hetRefit: trainer.opts.hetRefit };
+        consensusSearchSubset: c.searchSubset, consensusAutodecodeVolume: c.autodecodeVolume, hetRefit: trainer.opts.hetRefit, classes: trainer.opts.classes };
       await job.open<HetCheckpoint>({
         settings,
         onOutdirReady: o.onOutdirReady,
@@ -109,6 +111,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
           if (st.zStd.length) m.z_std = st.zStd;
           if (gt) {
             m.rot_median_deg = poseError(Float64Array.from(trainer.poses.rot), gt.rots).rot_median_deg;
+            if (gt.classes && trainer.classOf && st.stage === 'classes') m.split_accuracy = clusterAccuracy(trainer.classOf, gt.classes);
             if (gt.classes && nClasses > 1 && st.stage === 'heterogeneous') {
               const km = kmeans(toRows(trainer.z, n, zdim), nClasses, seed, 3);
               m.split_accuracy = clusterAccuracy(km.labels, gt.classes);
@@ -126,6 +129,7 @@ export async function runHeterogeneousJob(o: HeterogeneousJobOptions): Promise<H
       const dec = trainer.outputDecoder(); // the coordinate network (het-mlp) or the grids
       const out = writeHetOutputs(set, trainer, dec, outdir, source.apixAngstrom, scaleToWork);
       const result: HeterogeneousResult = { ...out, epochs: trainer.epoch, wall_s: job.clock.wall(), zdim };
+      if (trainer.classSummary) result.classes = trainer.classSummary;
       if (last?.rot_median_deg !== undefined) result.rot_median_deg_vs_gt = last.rot_median_deg;
       if (last?.split_accuracy !== undefined) result.split_accuracy_vs_gt = last.split_accuracy;
       writeFileAtomic(join(outdir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
@@ -157,7 +161,8 @@ function writeHetOutputs(set: ParticleSet, trainer: HeterogeneousTrainer, dec: H
       const e = matrixToEuler(Float64Array.from(pt.rot.subarray(9 * i, 9 * i + 9)));
       const q = { ...p, eulerDeg: [e[0], e[1], e[2]] as [number, number, number],
         originPx: [pt.origin[2 * i]! / scaleToWork, pt.origin[2 * i + 1]! / scaleToWork] as [number, number] };
-      delete q.classNumber; // the input's classes are not ours to repeat
+      delete q.classNumber; // the input's classes are not ours to repeat; the class stage's are (1-based)
+      if (trainer.classOf) q.classNumber = trainer.classOf[i]! + 1;
       return q;
     }),
   };

@@ -7,7 +7,6 @@
  * are the shared job runner's (jobRunner.ts).
  */
 import { join } from 'node:path';
-import { ifft3Centered } from '../core/fft.js';
 import { matrixToEuler } from '../core/rotation.js';
 import { alignMaps } from '../eval/align.js';
 import { fscReport } from '../eval/fsc.js';
@@ -18,7 +17,7 @@ import { writeMrc } from '../io/mrc.js';
 import { ParticleImageReader, type ParticleSet } from '../io/particles.js';
 import { writeParticlesStar } from '../io/relionStar.js';
 import { createEncoder, type EncoderState } from '../model/encoder.js';
-import { fourierFromHartley } from '../model/hartleyVolume.js';
+import { hartleyMap } from '../model/hartleyVolume.js';
 import { initTfjs } from '../model/tfjsSetup.js';
 import { backproject, type ParticleSource as BpSource } from './backproject.js';
 import { EncoderAdapter } from './encoderAdapter.js';
@@ -61,11 +60,7 @@ interface Checkpoint extends CheckpointEnvelope { trainer: TrainerState; encoder
 
 /** Real-space map (box D) of the learned Hartley volume. */
 export function decoderMap(trainer: Pick<SemiAmortizedTrainer, 'grid'>): Float32Array {
-  const D = trainer.grid.D;
-  const F = fourierFromHartley(trainer.grid);
-  const v = ifft3Centered(F, D);
-  for (let i = 0; i < v.length; i++) v[i]! *= D;
-  return v;
+  return hartleyMap(trainer.grid);
 }
 
 /** Ground-truth rotations and origins (input px) of a particle file with angles (metadata only). */

@@ -245,6 +245,9 @@ export class SemiAmortizedTrainer {
 
   get done(): boolean { return this.epoch >= this.opts.epochs; }
 
+  /** Release the slice kernels' worker threads (wasm backend with threads > 1) and the encoder. */
+  dispose(): void { this.slicer.dispose(); this.encoder?.dispose(); this.encoder = null; }
+
   /** Run one epoch; returns its statistics. */
   trainEpoch(onProgress?: (p: ProgressInfo) => void): EpochStats {
     if (this.stage === 'search') return this.searchEpoch(onProgress);

@@ -151,3 +151,58 @@ test('heterogeneous trainer: hetRefit wiener ends the last epoch with the closed
   }
   assert.throws(() => new HeterogeneousTrainer(source, { ...base, hetRefit: 'bogus' as 'none' }), /hetRefit/);
 });
+
+test('heterogeneous trainer with a class stage: classes start z and the decoder, and a resume after it continues exactly', { timeout: 120_000 }, async () => {
+  const { Rng } = await import('../../src/core/rng.js');
+  const { MemorySource } = await import('../../src/recon/memorySource.js');
+  const { HeterogeneousTrainer } = await import('../../src/recon/heterogeneous.js');
+  const { writeCheckpoint, readCheckpoint } = await import('../../src/recon/checkpoint.js');
+  const { initTfjs } = await import('../../src/model/tfjsSetup.js');
+  await initTfjs('wasm');
+  const D = 16, n = 48, rng = new Rng(4);
+  const images = Float32Array.from({ length: n * D * D }, () => rng.normal());
+  const source = new MemorySource(images, D, 3, null);
+  const opts = {
+    zdim: 2, consensusEpochs: 1, hetEpochs: 2, batchSize: 16, seed: 1, backend: 'ts' as const, classes: 2, hetRefit: 'none' as const,
+    consensus: { searchIterations: 1, searchRotations: 60, searchShiftRangePx: 0 },
+    classStage: {
+      search: { iterations: 1, subset: n, rotations: 60, shiftRangePx: 0, radiusStartPx: 4, radiusEndPx: 4 },
+      abinitio: { searchIterations: 1, searchRotations: 60, searchShiftRangePx: 0, localIterations: 0 },
+      finalLocalIterations: 1, finalLocalRadiusPx: 5, alignRotations: 100, alignCoreRounds: 1,
+    },
+  };
+  const a = new HeterogeneousTrainer(source, opts);
+  assert.equal(a.totalEpochs, 4);
+  const stages: string[] = [];
+  while (!a.done) stages.push(a.trainEpoch().stage);
+  assert.deepEqual(stages, ['search', 'classes', 'heterogeneous', 'heterogeneous']);
+  assert.ok(a.classOf && a.classSummary);
+  const sizes = a.classSummary.classSizes;
+  assert.equal(sizes.length, 2);
+  assert.equal(sizes[0]! + sizes[1]!, n);
+  assert.ok(sizes.every((s) => s > 0), `class sizes ${sizes}`);
+  // right after the class stage: z dimension 0 marks the non-anchor class (one-hot + N(0, 0.1^2) noise)
+  const b = new HeterogeneousTrainer(source, opts);
+  b.trainEpoch(); b.trainEpoch();
+  const anchor = b.classSummary!.anchor;
+  let inOther = 0, inAnchor = 0, cOther = 0, cAnchor = 0;
+  for (let i = 0; i < n; i++) {
+    if (b.classOf![i] === anchor) { inAnchor += b.z[2 * i]!; cAnchor++; } else { inOther += b.z[2 * i]!; cOther++; }
+  }
+  const gap = inOther / cOther - inAnchor / cAnchor;
+  assert.ok(Math.abs(gap - 1) < 0.15, `z gap between the classes ${gap}`);
+  const dir = mkdtempSync(join(tmpdir(), 'cryospin-het-cls-'));
+  try {
+    writeCheckpoint(join(dir, 'ck.json'), b.getState());
+    const c = new HeterogeneousTrainer(source, opts);
+    c.setState(readCheckpoint(join(dir, 'ck.json')));
+    assert.deepEqual(Array.from(c.classOf!), Array.from(b.classOf!));
+    while (!c.done) c.trainEpoch();
+    assert.deepEqual(Array.from(c.z), Array.from(a.z));
+    assert.deepEqual(Array.from(c.poses.rot), Array.from(a.poses.rot));
+    assert.deepEqual(Array.from(c.decoder!.grids[1]!.values), Array.from(a.decoder!.grids[1]!.values));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    a.dispose(); b.dispose();
+  }
+});

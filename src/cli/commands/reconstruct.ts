@@ -30,7 +30,7 @@ interface ReconstructCli {
   searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
   backend: string; threads: number;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
-  hetDecoder?: string; zSource?: string; zWarmupEpochs?: number; hetRefit?: string;
+  hetDecoder?: string; zSource?: string; zWarmupEpochs?: number; hetRefit?: string; classes?: number;
   serve?: boolean; serveHost: string; servePort: number;
 }
 
@@ -95,6 +95,7 @@ export function register(program: Command): void {
     .option('--init-poses <star>', 'heterogeneous mode: start from these poses (e.g. a consensus refinement) instead of the pose search')
     .option('--het-decoder <kind>', 'heterogeneous mode: z-conditioned decoder, linear (mean + z-weighted basis grids; default) or mlp (coordinate network on the consensus volume; poses stay fixed)')
     .option('--z-source <how>', 'heterogeneous mode: z per particle, autodecode (free vectors; default) or encoder (predicted from each image by an MLP)')
+    .option('--classes <K>', 'heterogeneous mode: discrete classes between the consensus and the heterogeneous stage (0 = none): K classes separated by a multi-class search, each class but the consensus\'s gets its own ab initio and is aligned into the consensus frame, z starts from the classes (for discrete states, e.g. two conformations; see docs/architecture.md)', num('--classes', true))
     .option('--het-refit <how>', 'heterogeneous mode, linear decoder: after the last epoch, wiener (refit the decoder grids in closed form: per-voxel regularised least squares given the poses and z) or none (default: wiener)')
     .option('--z-warmup-epochs <n>', 'heterogeneous mode: first heterogeneous epochs with z replaced by noise (default 0 for linear + autodecode, else 1)', num('--z-warmup-epochs', true))
     .option('--resume', 'continue from OUTDIR/checkpoint.json')
@@ -121,6 +122,7 @@ export function register(program: Command): void {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
         if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
         if (o.zSource !== undefined && o.zSource !== 'autodecode' && o.zSource !== 'encoder') throw new InvalidArgumentError(`--z-source must be autodecode or encoder, got "${o.zSource}"`);
+        if (o.classes !== undefined && !(Number.isInteger(o.classes) && (o.classes === 0 || o.classes >= 2))) throw new InvalidArgumentError(`--classes must be 0 (none) or a whole number >= 2, got ${o.classes}`);
         if (o.hetRefit !== undefined && o.hetRefit !== 'wiener' && o.hetRefit !== 'none') throw new InvalidArgumentError(`--het-refit must be wiener or none, got "${o.hetRefit}"`);
         if (o.zWarmupEpochs !== undefined && !(o.zWarmupEpochs >= 0)) throw new InvalidArgumentError(`--z-warmup-epochs must be a whole number >= 0, got ${o.zWarmupEpochs}`);
         const { runHeterogeneousJob } = await import('../../recon/heterogeneousJob.js');
@@ -133,6 +135,7 @@ export function register(program: Command): void {
           ...(o.zSource !== undefined ? { zSource: o.zSource as 'autodecode' | 'encoder' } : {}),
           ...(o.zWarmupEpochs !== undefined ? { zWarmupEpochs: o.zWarmupEpochs } : {}),
           ...(o.hetRefit !== undefined ? { hetRefit: o.hetRefit as 'wiener' | 'none' } : {}),
+          ...(o.classes !== undefined ? { classes: o.classes } : {}),
           // the consensus stage is the semi-amortized loop: the same search / local refinement / auto-decoding options
           consensus: {
             searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!,
@@ -148,7 +151,7 @@ export function register(program: Command): void {
         return;
       }
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
-      if (o.hetDecoder !== undefined || o.zSource !== undefined || o.zWarmupEpochs !== undefined || o.hetRefit !== undefined) throw new InvalidArgumentError('--het-decoder, --z-source, --z-warmup-epochs and --het-refit are available with --mode heterogeneous only');
+      if (o.hetDecoder !== undefined || o.zSource !== undefined || o.zWarmupEpochs !== undefined || o.hetRefit !== undefined || o.classes !== undefined) throw new InvalidArgumentError('--het-decoder, --z-source, --z-warmup-epochs, --het-refit and --classes are available with --mode heterogeneous only');
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
       if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss || o.shiftWarmupEpochs !== 0)) throw new InvalidArgumentError('--decoder fouriernet, --symmetric-loss and --shift-warmup-epochs are available with --mode amortized only');
       if (!(Number.isInteger(o.shiftWarmupEpochs) && o.shiftWarmupEpochs >= 0)) throw new InvalidArgumentError(`--shift-warmup-epochs must be a whole number >= 0, got ${o.shiftWarmupEpochs}`);
