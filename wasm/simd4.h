@@ -28,11 +28,25 @@ INLINE V hsum4(V P0, V P1, V P2, V P3) {
   return wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
 }
 
-/* The unmasked pixels (kx^2 + ky^2 <= r2max, kx = x - ci) of a row form one interval [xlo, xhi). */
+/* The unmasked pixels (kx^2 + ky^2 <= r2max, kx = x - ci) of a row form one interval [xlo, xhi)
+ * (empty: xlo = xhi = Di). Found in O(1) from h = floor(sqrt(r2max - ky^2)), then moved by the
+ * exact test itself, so the interval is the one a pixel-by-pixel scan gives (which cost O(Di) per
+ * row and slab: ~5% of the D=128 slab kernels' time with a radius limit). */
+INLINE int disc_in(int ci, double ky, double r2max, int x) { return !((double)(x - ci) * (x - ci) + ky * ky > r2max); }
 INLINE void disc_row(int Di, int ci, double ky, double r2max, int *xlo, int *xhi) {
+  const double rem = r2max - ky * ky;
   int lo = 0, hi = Di;
-  while (lo < Di && (double)(lo - ci) * (lo - ci) + ky * ky > r2max) lo++;
-  while (hi > lo && (double)(hi - 1 - ci) * (hi - 1 - ci) + ky * ky > r2max) hi--;
+  if (rem < (double)Di * (double)Di) {
+    const int h = rem > 0 ? (int)__builtin_sqrt(rem) : 0;
+    lo = ci - h < 0 ? 0 : ci - h;
+    hi = ci + h + 1 > Di ? Di : ci + h + 1;
+    if (lo > hi) lo = hi;
+    while (lo < hi && !disc_in(ci, ky, r2max, lo)) lo++;
+    while (lo > 0 && disc_in(ci, ky, r2max, lo - 1)) lo--;
+    while (hi > lo && !disc_in(ci, ky, r2max, hi - 1)) hi--;
+    while (hi < Di && disc_in(ci, ky, r2max, hi)) hi++;
+    if (hi <= lo) { lo = Di; hi = Di; }
+  }
   *xlo = lo;
   *xhi = hi;
 }

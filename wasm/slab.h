@@ -48,6 +48,12 @@ INLINE int zfirst_lt(double az, double rz, double cvd, int ci, int lo, int hi, d
 INLINE void zspan(double az, double rz, double cvd, int ci, int lo, int hi, double zl, double zh, int *xa, int *xb) {
   int a = lo, b = lo;
   if (lo < hi) {
+    /* quick reject: the row's z range (its ends, z monotone in x) misses [zl, zh) */
+    const double z0 = zrow(az, rz, cvd, ci, lo), z1 = zrow(az, rz, cvd, ci, hi - 1);
+    const double zmin = z0 < z1 ? z0 : z1, zmax = z0 < z1 ? z1 : z0;
+    if (zmax < zl || !(zmin < zh)) { *xa = lo; *xb = lo; return; }
+  }
+  if (lo < hi) {
     if (az > 0) {
       a = zfirst_ge(az, rz, cvd, ci, lo, hi, zl);
       b = zfirst_ge(az, rz, cvd, ci, lo, hi, zh);
