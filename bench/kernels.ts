@@ -49,8 +49,12 @@ interface Row {
   ref_cpu_median_ms?: number | null;
   ratio: number | null;
   gflops?: number;
-  /** limit_* rows: 1-thread / this-thread-count wall time of the same run. */
+  /** limit_* and *_alternating rows: 1-thread / this-thread-count wall time of the same run. */
   speedup?: number | null;
+  /** limit_* rows: 'alternate' or 'block' (bench/memScaling.ts). */
+  mode?: string;
+  /** *_alternating rows: the 1-thread median of the same alternating calls. */
+  one_thread_ms?: number;
 }
 
 function arg(name: string, def: string): string {
@@ -218,6 +222,47 @@ for (let round = 0; round < rounds; round++) {
     if (have && g.median_ms < have.median_ms) Object.assign(have, g);
   }
 }
+/**
+ * Second-thread speed-up of the slab kernels from ALTERNATING calls: a 1-thread and a 2-thread
+ * backend called in turn (15 times each after a warm-up), so both see the same machine state. The
+ * rounds above time each thread count for ~min-time seconds in a row instead (the other core idles
+ * during the 1-thread runs); the two can differ on this VM (see memScaling's block/alternate rows).
+ */
+function alternating(D: number, reps: number): Array<{ kernel: string; one: number; two: number }> {
+  const sides = [1, 2].map((threads) => {
+    const be = getBackend('wasm', { threads });
+    const rng = new Rng(1234 + D);
+    const vol = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
+    const sl = { re: be.allocFloat32(B * D * D), im: be.allocFloat32(B * D * D) };
+    for (let i = 0; i < D ** 3; i++) { vol.re[i] = rng.normal(); vol.im[i] = rng.normal(); }
+    for (let i = 0; i < B * D * D; i++) { sl.re[i] = rng.normal(); sl.im[i] = rng.normal(); }
+    const g = { re: be.allocFloat32(B * D * D), im: be.allocFloat32(B * D * D) }, acc = { re: be.allocFloat32(D ** 3), im: be.allocFloat32(D ** 3) };
+    return { be, vol, sl, g, acc, dR: new Float64Array(9 * B) };
+  });
+  const rots = randomRotations(B, new Rng(99 + D));
+  const kernels: Record<string, (s: (typeof sides)[number]) => void> = {
+    gather: (s) => s.be.gatherSlices(s.vol, D, rots, D, s.g),
+    scatter: (s) => s.be.scatterSlices(s.sl, D, rots, D, s.acc),
+    rotgrad: (s) => { s.be.sliceRotationGradient(s.vol, D, rots, D, s.sl, s.dR); },
+  };
+  const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+  const out: Array<{ kernel: string; one: number; two: number }> = [];
+  for (const [kernel, fn] of Object.entries(kernels)) {
+    const t: number[][] = [[], []];
+    fn(sides[0]!); fn(sides[1]!);
+    for (let r = 0; r < reps; r++) for (const i of [0, 1]) { const w0 = performance.now(); fn(sides[i]!); t[i]!.push(performance.now() - w0); }
+    out.push({ kernel, one: med(t[0]!), two: med(t[1]!) });
+  }
+  for (const s of sides) s.be.dispose();
+  return out;
+}
+const alt: Array<{ kernel: string; D: number; one: number; two: number }> = [];
+if (threadList.includes(1) && threadList.includes(2)) {
+  for (const D of Ds) {
+    process.stderr.write(`alternating 1/2-thread calls D=${D} ...\n`);
+    for (const a of alternating(D, 15)) alt.push({ ...a, D });
+  }
+}
 // the machine's second-core limit on memory-bound and compute-only loops, right after the kernels
 if (withLimit) process.stderr.write('memory/compute limit probes ...\n');
 const limit: MemRow[] = withLimit ? measureMemScaling(Ds, 15) : [];
@@ -236,8 +281,11 @@ for (const g of torch?.gemm ?? []) {
   rows.push({ kernel: 'gemm_f32_1024', D: 1024, B: 1, threads: g.threads, median_ms: null, ref: 'torch', ref_median_ms: g.median_ms, ratio: null, gflops: g.gflops });
 }
 
+for (const a of alt) {
+  rows.push({ kernel: `${a.kernel}_alternating`, D: a.D, B, threads: 2, backend: 'wasm', median_ms: a.two, one_thread_ms: a.one, speedup: a.one / a.two, ref: 'torch', ref_median_ms: null, ratio: null });
+}
 for (const l of limit) {
-  rows.push({ kernel: `limit_${l.probe}`, D: l.D, B: 0, threads: l.threads, median_ms: l.median_ms, ref: 'torch', ref_median_ms: null, ratio: null, speedup: l.speedup });
+  rows.push({ kernel: `limit_${l.probe}`, D: l.D, B: 0, threads: l.threads, median_ms: l.median_ms, ref: 'torch', ref_median_ms: null, ratio: null, speedup: l.speedup, mode: l.mode });
 }
 
 const outDir = join(repo, 'bench', 'results');
@@ -287,9 +335,17 @@ for (const g of torch?.gemm ?? []) lines.push(`- ${g.threads} thread(s): ${g.gfl
     lines.push(`Second-core check: torch GEMM 2 threads / 1 thread = ${(g2.gflops / g1.gflops).toFixed(2)} (about 1.9 on an idle 2-core machine; near or below 1 means another job held the second core during this run, so no 2-thread wall time above is a scaling measurement). Thread limits reach OpenBLAS's own pool too (torch_kernels.py set_threads: ${torch?.thread_control ?? '?'}); before 2026-11-22 04:50 UTC the '1 thread' torch rows still ran OpenBLAS on 2 threads, so older 1-thread GEMM figures and this ratio are not comparable.`);
   }
 }
+if (alt.length) {
+  lines.push('');
+  lines.push('Second-thread speed-up of the slab kernels from alternating calls (a 1-thread and a 2-thread backend called in turn, medians of 15 each; both see the same machine state, unlike the rows above, where each thread count runs for ~min-time seconds in a row):');
+  lines.push('');
+  lines.push('| kernel | D | 1 thread ms | 2 threads ms | speed-up |');
+  lines.push('|---|---|---|---|---|');
+  for (const a of alt) lines.push(`| ${a.kernel} | ${a.D} | ${a.one.toFixed(2)} | ${a.two.toFixed(2)} | **${(a.one / a.two).toFixed(2)}** |`);
+}
 if (limit.length) {
   lines.push('');
-  lines.push('Second-core limit on this machine (bench/memScaling.ts, same run, same mechanism as the kernels: wasm SIMD loops on the shared memory, main thread + one pool worker each on its own half; medians of 15 alternating 1-/2-thread calls of ~10 ms). Volume = 8 D^3 bytes. A kernel speed-up near these is at the machine\'s limit:');
+  lines.push('Second-core limit on this machine (bench/memScaling.ts, same run, same mechanism as the kernels: wasm SIMD loops on the shared memory, main thread + one pool worker each on its own half; medians of 15 calls of ~10 ms, 1-/2-thread calls alternating, and in blocks). Volume = 8 D^3 bytes. A kernel speed-up near these is at the machine\'s limit:');
   lines.push('');
   lines.push(...memTable(limit));
 }

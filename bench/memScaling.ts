@@ -43,6 +43,12 @@ export interface MemRow {
   repeats: number;
   /** Wall time of 1 thread / wall time of this many threads, both medians of the same run. */
   speedup: number | null;
+  /**
+   * 'alternate': 1- and 2-thread calls alternate (both see the same machine state; the second
+   * core never idles for long); 'block': all 1-thread calls in a row, then all 2-thread calls (as
+   * a 1-thread job runs: the other core idles meanwhile, which may let this one clock higher).
+   */
+  mode: 'alternate' | 'block';
 }
 
 /** Export names of memScaling.c, in pool order. */
@@ -76,8 +82,9 @@ export function stealTicks(): number {
 }
 
 /**
- * Runs every probe for each D on 1 and 2 threads, alternating 1- and 2-thread calls `repeats`
- * times (so drift hits both alike), and returns medians.
+ * Runs every probe for each D on 1 and 2 threads, `repeats` calls each, twice: alternating 1- and
+ * 2-thread calls (so drift hits both alike), and in blocks (1-thread calls in a row, then 2-thread
+ * calls in a row); returns the medians of both.
  */
 export function measureMemScaling(Ds: number[], repeats = 21, targetMs = 10): MemRow[] {
   const module = memProbeModule();
@@ -119,8 +126,12 @@ export function measureMemScaling(Ds: number[], repeats = 21, targetMs = 10): Me
         }
         if (probe === 'random' || probe === 'compute') work = 2 * Math.ceil(work / 2);
         time(one(work)); time(two(work));
-        const t1: number[] = [], t2: number[] = [];
+        const t1: number[] = [], t2: number[] = [], b1: number[] = [], b2: number[] = [];
         for (let r = 0; r < repeats; r++) { t1.push(time(one(work))); t2.push(time(two(work))); }
+        time(one(work));
+        for (let r = 0; r < repeats; r++) b1.push(time(one(work)));
+        time(two(work));
+        for (let r = 0; r < repeats; r++) b2.push(time(two(work)));
         if (probe === 'read') {
           // sanity: the buffer holds ones, so one thread's sum is n * passes
           pool.run(one(work));
@@ -130,8 +141,11 @@ export function measureMemScaling(Ds: number[], repeats = 21, targetMs = 10): Me
         const m1 = median(t1), m2 = median(t2);
         const amount = probe === 'compute' ? 8 * 4 * 2 * work : bytesPerUnit[probe] * work; // flops or bytes
         const rate = (ms: number): number => amount / (ms * 1e6);
-        rows.push({ probe, D, bytes: touched[probe], threads: 1, median_ms: m1, rate: rate(m1), repeats, speedup: null });
-        rows.push({ probe, D, bytes: touched[probe], threads: 2, median_ms: m2, rate: rate(m2), repeats, speedup: m1 / m2 });
+        rows.push({ probe, D, bytes: touched[probe], threads: 1, median_ms: m1, rate: rate(m1), repeats, speedup: null, mode: 'alternate' });
+        rows.push({ probe, D, bytes: touched[probe], threads: 2, median_ms: m2, rate: rate(m2), repeats, speedup: m1 / m2, mode: 'alternate' });
+        const n1 = median(b1), n2 = median(b2);
+        rows.push({ probe, D, bytes: touched[probe], threads: 1, median_ms: n1, rate: rate(n1), repeats, speedup: null, mode: 'block' });
+        rows.push({ probe, D, bytes: touched[probe], threads: 2, median_ms: n2, rate: rate(n2), repeats, speedup: n1 / n2, mode: 'block' });
       }
       for (const buf of bufs) heap.free(buf, 4 * n);
     }
@@ -143,11 +157,13 @@ export function measureMemScaling(Ds: number[], repeats = 21, targetMs = 10): Me
 
 /** The table rows (markdown) for measureMemScaling's result, 1 and 2 threads side by side. */
 export function memTable(rows: MemRow[]): string[] {
-  const lines = ['| probe | D | bytes touched (MiB) | 1 thread ms | 2 threads ms | 2T/1T speed-up | 1T rate | 2T rate |', '|---|---|---|---|---|---|---|---|'];
-  for (const r2 of rows.filter((r) => r.threads === 2)) {
-    const r1 = rows.find((r) => r.threads === 1 && r.probe === r2.probe && r.D === r2.D)!;
-    const unit = r2.probe === 'compute' ? 'GFLOP/s' : 'GB/s';
-    lines.push(`| ${r2.probe} | ${r2.D} | ${r2.probe === 'compute' ? '-' : (r2.bytes / 2 ** 20).toFixed(0)} | ${r1.median_ms.toFixed(2)} | ${r2.median_ms.toFixed(2)} | **${r2.speedup!.toFixed(2)}** | ${r1.rate.toFixed(1)} ${unit} | ${r2.rate.toFixed(1)} ${unit} |`);
+  const lines = ['| probe | D | bytes touched (MiB) | alternating: 1T / 2T ms | speed-up | blocks: 1T / 2T ms | speed-up | 1T / 2T rate (alternating) |', '|---|---|---|---|---|---|---|---|'];
+  const get = (p: Probe, D: number, t: number, mode: MemRow['mode']): MemRow | undefined => rows.find((r) => r.probe === p && r.D === D && r.threads === t && r.mode === mode);
+  for (const a2 of rows.filter((r) => r.threads === 2 && r.mode === 'alternate')) {
+    const a1 = get(a2.probe, a2.D, 1, 'alternate')!, k1 = get(a2.probe, a2.D, 1, 'block'), k2 = get(a2.probe, a2.D, 2, 'block');
+    const unit = a2.probe === 'compute' ? 'GFLOP/s' : 'GB/s';
+    const blk = k1 && k2 ? `${k1.median_ms.toFixed(2)} / ${k2.median_ms.toFixed(2)} | **${k2.speedup!.toFixed(2)}**` : '- | -';
+    lines.push(`| ${a2.probe} | ${a2.D} | ${a2.probe === 'compute' ? '-' : (a2.bytes / 2 ** 20).toFixed(0)} | ${a1.median_ms.toFixed(2)} / ${a2.median_ms.toFixed(2)} | **${a2.speedup!.toFixed(2)}** | ${blk} | ${a1.rate.toFixed(1)} / ${a2.rate.toFixed(1)} ${unit} |`);
   }
   return lines;
 }
@@ -176,7 +192,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     `Command: \`${cmd}\`, ${meta.date}.`,
     `Machine: ${cpus().length} x ${meta.cpu}; Node ${process.version}; niceness ${meta.niceness}; load average (1/5/15 min) start ${load0.map((x) => x.toFixed(2)).join(' ')}, end ${load1.map((x) => x.toFixed(2)).join(' ')}; steal ticks during the run ${meta.steal_ticks} (${wallS.toFixed(0)} s).`,
     '',
-    `Medians of ${repeats} calls per cell, 1- and 2-thread calls alternating; one call ~${targetMs} ms on one thread. Two threads: the main thread and one pool worker, each on its own half of every buffer (same total work). Volume = 8 D^3 bytes (the interleaved complex volume of the slice kernels). rate: GB/s moved (loads + stores; random: bytes loaded) or GFLOP/s (compute).`,
+    `Medians of ${repeats} calls per cell, measured twice: 1- and 2-thread calls alternating, and in blocks (${repeats} 1-thread calls in a row, then ${repeats} 2-thread calls; the second core idles during the 1-thread block, as in a 1-thread job); one call ~${targetMs} ms on one thread. Two threads: the main thread and one pool worker, each on its own half of every buffer (same total work). Volume = 8 D^3 bytes (the interleaved complex volume of the slice kernels). rate: GB/s moved (loads + stores; random: bytes loaded) or GFLOP/s (compute).`,
     '',
     ...memTable(rows),
     '',
