@@ -4,8 +4,11 @@
  * of them and the other state's particles keep random poses (bench/results/b3_abinitio_notes.md).
  *
  * 1. classSearch.ts separates the states (multi-class global re-search from the consensus).
- * 2. The anchor class is the one whose volume correlates best with the consensus volume: its
- *    particles' consensus poses were right, so its poses are in the consensus frame.
+ * 2. The anchor class is the one whose particles' poses moved least from their consensus poses
+ *    during the class search (median rotation change): their consensus poses were right, so the
+ *    class is in the consensus frame; a class whose consensus poses were random moves ~90 deg.
+ *    (Each class map's correlation with the consensus map is reported too; on B3 the two were
+ *    0.862 / 0.871, too close to choose by.)
  * 3. Every other class gets its own homogeneous ab initio on its particles alone, from random
  *    poses (SemiAmortizedTrainer with init 'search': global search, local refinement, optionally
  *    auto-decoding): classSearch cannot anchor such a class (its poses start random, so its
@@ -14,7 +17,8 @@
  *    share most of their mass, e.g. AdK's core) and its poses are composed into the anchor frame
  *    (alignedPoses, poseError.ts: verified by test/eval/alignedPoses.test.ts).
  * 5. Every class volume is refitted (Wiener) and all particles get local iterations against their
- *    own class volume in the common frame (localRefineClasses).
+ *    own class volume in the common frame (localRefineClasses), then per class a few auto-decoding
+ *    epochs (pose gradient steps, Wiener volume).
  *
  * The result starts the heterogeneous stage: poses in one frame, a class per particle (to start z)
  * and the class volumes (to start the decoder).
@@ -44,6 +48,12 @@ export interface ClassStageOptions {
   /** First level's rotation step (deg) of the final local iterations; halved per level and iteration. */
   finalLocalRotStepDeg: number;
   finalLocalRadiusPx: number;
+  /**
+   * Then per class: auto-decoding epochs (pose gradient steps, the class's Wiener volume re-estimated
+   * after each epoch; SemiAmortizedTrainer with the `abinitio` settings) from the class's poses and
+   * volume. On B1 auto-decoding took the local refinement's 2.95 deg to 1.49.
+   */
+  finalAutodecodeEpochs: number;
   /** Global rotations of the map alignment's amplitude search. */
   alignRotations: number;
   /**
@@ -76,8 +86,10 @@ export interface ClassStageResult {
   /** Class volumes in the common (anchor = consensus) frame. */
   grids: HartleyGrid[];
   anchor: number;
-  /** Correlation of each class map with the consensus map (the anchor is the highest). */
+  /** Correlation of each class map with the consensus map (reported). */
   consensusCorrelation: number[];
+  /** Median rotation change (deg) of each class's particles from their consensus poses (the anchor moved least). */
+  consensusPoseChangeDeg: number[];
   alignments: ClassAlignment[];
   searchStats: ClassIterationStats[];
   finalStats: ClassIterationStats[];
@@ -92,7 +104,7 @@ export function classStage(source: ParticleSource, init: ClassSearchInit, o: Cla
     log(`classes: ${st.stage} iteration ${st.iteration + 1}, radius ${st.radiusPx.toFixed(1)} px, ${st.particles} particles, sizes ${st.classSizes.join('/')}, ${st.changedClass} changed class, ${st.seconds.toFixed(0)} s`);
     o.onStep?.(`search ${st.iteration}`, v);
   });
-  return { ...joinClassFrames(source, init.grid, cs, o), searchStats: cs.stats, seconds: (performance.now() - t0) / 1000 };
+  return { ...joinClassFrames(source, init, cs, o), searchStats: cs.stats, seconds: (performance.now() - t0) / 1000 };
 }
 
 /**
@@ -100,16 +112,22 @@ export function classStage(source: ParticleSource, init: ClassSearchInit, o: Cla
  * place): the anchor, each other class's own ab initio, alignment and pose composition, the final
  * local iterations.
  */
-export function joinClassFrames(source: ParticleSource, consensusGrid: HartleyGrid, cs: Pick<ClassSearchResult, 'classOf' | 'rot' | 'origin' | 'grids'>, o: ClassStageOptions): Omit<ClassStageResult, 'searchStats' | 'seconds'> {
+export function joinClassFrames(source: ParticleSource, init: ClassSearchInit, cs: Pick<ClassSearchResult, 'classOf' | 'rot' | 'origin' | 'grids'>, o: ClassStageOptions): Omit<ClassStageResult, 'searchStats' | 'seconds'> {
   const D = source.D;
   const log = o.log;
   const { classOf, rot, origin, grids } = cs;
   const K = grids.length;
-  const consensusMap = hartleyMap(consensusGrid);
+  const consensusMap = hartleyMap(init.grid);
   const classMaps = grids.map((g) => hartleyMap(g));
   const consensusCorrelation = classMaps.map((m) => maskedCorrelation(consensusMap, m));
-  const anchor = consensusCorrelation.indexOf(Math.max(...consensusCorrelation));
-  log(`classes: class map correlations with the consensus ${consensusCorrelation.map((c) => c.toFixed(3)).join(', ')}: class ${anchor + 1} keeps the consensus frame`);
+  const moved = grids.map((_, k) => {
+    const d: number[] = [];
+    for (let i = 0; i < source.n; i++) if (classOf[i] === k) d.push(geodesicDeg(rot.subarray(9 * i, 9 * i + 9), init.rot.subarray(9 * i, 9 * i + 9)));
+    d.sort((a, b) => a - b);
+    return d.length ? d[Math.floor(d.length / 2)]! : Infinity;
+  });
+  const anchor = moved.indexOf(Math.min(...moved));
+  log(`classes: median pose change from the consensus per class ${moved.map((m) => m.toFixed(1)).join(', ')} deg, class map correlations with the consensus ${consensusCorrelation.map((c) => c.toFixed(3)).join(', ')}: class ${anchor + 1} keeps the consensus frame`);
 
   const alignments: ClassAlignment[] = [];
   for (let k = 0; k < K; k++) {
@@ -153,5 +171,33 @@ export function joinClassFrames(source: ParticleSource, consensusGrid: HartleyGr
     log(`classes: local iteration ${li + 1}/${o.finalLocalIterations} in the common frame, ${st.seconds.toFixed(0)} s`);
     o.onStep?.(`local ${li}`, { classOf, rot, origin });
   }
-  return { classOf, rot, origin, grids, anchor, consensusCorrelation, alignments, finalStats };
+  if (o.finalAutodecodeEpochs > 0) {
+    for (let k = 0; k < K; k++) {
+      const t1 = performance.now();
+      const idx = Uint32Array.from({ length: source.n }, (_, i) => i).filter((i) => classOf[i] === k);
+      if (idx.length < 2) continue;
+      const trainer = new SemiAmortizedTrainer(subsetSource(source, idx), null, { ...o.abinitio, init: 'search', epochs: o.finalAutodecodeEpochs, seed: o.seed + 101 + k });
+      try {
+        trainer.stage = 'autodecode';
+        trainer.grid.values.set(grids[k]!.values);
+        idx.forEach((i, j) => {
+          trainer.poses.rot.set(rot.subarray(9 * i, 9 * i + 9), 9 * j);
+          trainer.poses.origin[2 * j] = origin[2 * i]!;
+          trainer.poses.origin[2 * j + 1] = origin[2 * i + 1]!;
+        });
+        while (!trainer.done) trainer.trainEpoch();
+        idx.forEach((i, j) => {
+          rot.set(trainer.poses.rot.subarray(9 * j, 9 * j + 9), 9 * i);
+          origin[2 * i] = trainer.poses.origin[2 * j]!;
+          origin[2 * i + 1] = trainer.poses.origin[2 * j + 1]!;
+        });
+      } finally {
+        trainer.dispose();
+      }
+      log(`classes: class ${k + 1}: ${o.finalAutodecodeEpochs} auto-decoding epochs, ${((performance.now() - t1) / 1000).toFixed(0)} s`);
+    }
+    refitClasses(source, grids, o.slicer, all, classOf, rot, origin);
+    o.onStep?.('autodecode', { classOf, rot, origin });
+  }
+  return { classOf, rot, origin, grids, anchor, consensusCorrelation, consensusPoseChangeDeg: moved, alignments, finalStats };
 }

@@ -136,8 +136,9 @@ export const CLASS_STAGE_DEFAULTS: Omit<ClassStageOptions, 'slicer' | 'log' | 's
   },
   abinitioAutodecodeEpochs: 0,
   finalLocalIterations: 3,
-  finalLocalRotStepDeg: 3,
+  finalLocalRotStepDeg: 6,
   finalLocalRadiusPx: 20,
+  finalAutodecodeEpochs: 2,
   alignRotations: 6000,
   alignCoreRounds: 2,
   alignCoreThreshold: 2,
@@ -208,6 +209,7 @@ export interface ClassStageSummary {
   anchor: number;
   classSizes: number[];
   consensusCorrelation: number[];
+  consensusPoseChangeDeg: number[];
   alignments: ClassAlignment[];
   searchStats: ClassIterationStats[];
   finalStats: ClassIterationStats[];
@@ -335,7 +337,7 @@ export class HeterogeneousTrainer {
     this.classOf = res.classOf;
     const classSizes = res.grids.map((_, k) => res.classOf.reduce((c, v) => c + (v === k ? 1 : 0), 0));
     this.classSummary = {
-      anchor: res.anchor, classSizes, consensusCorrelation: res.consensusCorrelation, alignments: res.alignments,
+      anchor: res.anchor, classSizes, consensusCorrelation: res.consensusCorrelation, consensusPoseChangeDeg: res.consensusPoseChangeDeg, alignments: res.alignments,
       searchStats: res.searchStats, finalStats: res.finalStats, seconds: res.seconds,
     };
     this.initDecoder(res.grids, res.anchor);
