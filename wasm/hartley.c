@@ -10,6 +10,9 @@
  * time (simd4.h): the +q and -q cell rows of a pixel share one vector (64-bit loads of the x0,
  * x0+1 voxel pairs); scatter_h_slabs is scalar (the volume step is 1 in 6 steps of the loop)
  * and split by z-slabs (slab.h) so that threads add into disjoint planes of the output.
+ * hgather_slabs / hgather_combine / hrotgrad_slabs (end of file) split the gather and the rotation
+ * gradient by z-slabs as well and sample H once per pixel (scalar paths; they replace gather_h /
+ * rotgrad_h in the backend where present).
  */
 #include "slab.h"
 
@@ -290,5 +293,150 @@ EXPORT void rotgrad_h(const float *H, int Dv, const double *rots, int b0, int b1
     out[0] = s0x * sc; out[1] = s0y * sc; out[2] = s0z * sc;
     out[3] = s1x * sc; out[4] = s1y * sc; out[5] = s1z * sc;
     out[6] = 0; out[7] = 0; out[8] = 0;
+  }
+}
+
+/* ---- z-slab split of the Hartley gather and rotation gradient (one sample per pixel) ----
+ * Pixel k's mirrored point -q(k) is pixel -k's point q(-k), bit for bit (negation is exact and
+ * (-a) + (-b) = -(a + b)), so H is sampled once per pixel at +q and the -q sample of k is read
+ * from pixel -k; only pixels without a mirror in the image (even Di: row 0 and column 0) take their
+ * -q sample themselves. A slab's call handles the samples whose cell z0 lies in its slab (the
+ * first and last slabs open-ended, as gather_slabs), so each thread reads only its planes of H.
+ */
+
+/* pixel (x, y)'s mirror (2ci - x, 2ci - y) lies in the image */
+INLINE int h_mirrored(int Di, int ci, int x, int y) { return 2 * ci - x < Di && 2 * ci - y < Di; }
+
+/* z of the cell of pixel x's -q point (the +q expression with -az, -rz) is in [zl, zh) */
+INLINE int h_minus_in(double az, double rz, double cvd, int ci, int x, double zl, double zh) {
+  const double z = zrow(-az, -rz, cvd, ci, x);
+  return z >= zl && z < zh;
+}
+
+/*
+ * Phase 1 of the Hartley gather, slabs k0..k1-1 of the plane table bounds: hp[o] = H(+q) for the
+ * unmasked pixels whose +q cell is in the slab, hm[o] = H(-q) for the unmasked pixels without a
+ * mirror whose -q cell is. Every unmasked pixel's hp (and, without a mirror, hm) is written by
+ * exactly one slab, so the result does not depend on the split. hgather_combine finishes.
+ */
+EXPORT void hgather_slabs(const float *H, int Dv, const double *rots, int B, int Di, float *hp, float *hm,
+                          double r2max, const double *bounds, int K, int k0, int k1) {
+  const int ci = Di / 2, cv = Dv / 2;
+  const double cvd = (double)cv, sc = (double)Dv / (double)Di;
+  for (int k = k0; k < k1; k++) {
+    const double zl = k == 0 ? -1e300 : bounds[k], zh = k == K - 1 ? 1e300 : bounds[k + 1];
+    for (int b = 0; b < B; b++) {
+      const double *A = rots + 9 * b;
+      const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+      const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+      for (int y = 0; y < Di; y++) {
+        const double ky = y - ci;
+        const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+        const size_t row = (size_t)b * Di * Di + (size_t)y * Di;
+        int xlo, xhi, xa, xb;
+        disc_row(Di, ci, ky, r2max, &xlo, &xhi);
+        zspan(az, rz, cvd, ci, xlo, xhi, zl, zh, &xa, &xb);
+        for (int x = xa; x < xb; x++) {
+          const double kx = x - ci;
+          Tri t;
+          tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
+          hp[row + x] = sample_r(H, Dv, &t);
+        }
+        for (int x = xlo; x < xhi; x++) {
+          if (h_mirrored(Di, ci, x, y)) { if (y != 0) break; continue; }
+          if (!h_minus_in(az, rz, cvd, ci, x, zl, zh)) continue;
+          const double kx = x - ci;
+          const double qx = ax * kx + rx, qy = ay * kx + ry, qz = az * kx + rz;
+          Tri t2;
+          tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
+          hm[row + x] = sample_r(H, Dv, &t2);
+        }
+      }
+    }
+  }
+}
+
+/* Phase 2 (slices b0..b1-1): F = (h1 + h2)/2 + i (h2 - h1)/2 from hgather_slabs' planes; 0 if masked. */
+EXPORT void hgather_combine(const float *hp, const float *hm, int b0, int b1, int Di, float *ore, float *oim, double r2max) {
+  const int ci = Di / 2;
+  for (int b = b0; b < b1; b++) {
+    const size_t base = (size_t)b * Di * Di;
+    for (int y = 0; y < Di; y++) {
+      const double ky = y - ci;
+      const size_t row = base + (size_t)y * Di, mrow = base + (size_t)(2 * ci - y) * Di;
+      int xlo, xhi;
+      disc_row(Di, ci, ky, r2max, &xlo, &xhi);
+      for (int x = 0; x < xlo; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      for (int x = xhi; x < Di; x++) { ore[row + x] = 0.0f; oim[row + x] = 0.0f; }
+      for (int x = xlo; x < xhi; x++) {
+        const float h1 = hp[row + x], h2 = h_mirrored(Di, ci, x, y) ? hp[mrow + (size_t)(2 * ci - x)] : hm[row + x];
+        ore[row + x] = 0.5f * (h1 + h2);
+        oim[row + x] = 0.5f * (h2 - h1);
+      }
+    }
+  }
+}
+
+/*
+ * Rotation-gradient partial sums of slabs k0..k1-1 (as rotgrad_slabs: part[6 (k B + b) + j], float64,
+ * before the factor Dv/Di; the caller adds the slabs in order). With a = (gRe - gIm)/2 and
+ * b = (gRe + gIm)/2, dL/dA_ij = s sum_k k_i (a(k) dH(q(k))_j - b(k) dH(-q(k))_j); the -q term of k is
+ * the +q sample of m = -k with k_i = -m_i, so each pixel m's one gradient sample gets the weight
+ * a(m) + b(-m); pixels without a mirror add their own -q term.
+ */
+EXPORT void hrotgrad_slabs(const float *H, int Dv, const double *rots, int B, int Di, const float *gre, const float *gim,
+                           double *part, double r2max, const double *bounds, int K, int k0, int k1) {
+  const int ci = Di / 2, cv = Dv / 2;
+  const double cvd = (double)cv, sc = (double)Dv / (double)Di;
+  for (int k = k0; k < k1; k++) {
+    const double zl = k == 0 ? -1e300 : bounds[k], zh = k == K - 1 ? 1e300 : bounds[k + 1];
+    for (int b = 0; b < B; b++) {
+      const double *A = rots + 9 * b;
+      const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;
+      const double bx = A[3] * sc, by = A[4] * sc, bz = A[5] * sc;
+      const size_t base = (size_t)b * Di * Di;
+      double s0x = 0, s0y = 0, s0z = 0, s1x = 0, s1y = 0, s1z = 0;
+      for (int y = 0; y < Di; y++) {
+        const double ky = y - ci;
+        const double rx = bx * ky, ry = by * ky, rz = bz * ky;
+        const size_t row = base + (size_t)y * Di, mrow = base + (size_t)(2 * ci - y) * Di;
+        double rowx = 0, rowy = 0, rowz = 0, kxx = 0, kxy = 0, kxz = 0;
+        int xlo, xhi, xa, xb;
+        disc_row(Di, ci, ky, r2max, &xlo, &xhi);
+        zspan(az, rz, cvd, ci, xlo, xhi, zl, zh, &xa, &xb);
+        for (int x = xa; x < xb; x++) {
+          const double kx = x - ci;
+          Tri t;
+          tri_setup(ax * kx + rx + cv, ay * kx + ry + cv, az * kx + rz + cv, &t);
+          if (!tri_touches(&t, Dv)) continue;
+          float w = 0.5f * (gre[row + x] - gim[row + x]);
+          if (h_mirrored(Di, ci, x, y)) {
+            const size_t m = mrow + (size_t)(2 * ci - x);
+            w += 0.5f * (gre[m] + gim[m]);
+          }
+          float gx, gy, gz;
+          tri_grad(H, Dv, &t, tri_inside(&t, Dv), 1, &gx, &gy, &gz);
+          ACC_PIXEL(kx, w * gx, w * gy, w * gz);
+        }
+        for (int x = xlo; x < xhi; x++) {
+          if (h_mirrored(Di, ci, x, y)) { if (y != 0) break; continue; }
+          if (!h_minus_in(az, rz, cvd, ci, x, zl, zh)) continue;
+          const double kx = x - ci;
+          const double qx = ax * kx + rx, qy = ay * kx + ry, qz = az * kx + rz;
+          Tri t2;
+          tri_setup(-qx + cv, -qy + cv, -qz + cv, &t2);
+          if (!tri_touches(&t2, Dv)) continue;
+          const float w = -0.5f * (gre[row + x] + gim[row + x]);
+          float gx, gy, gz;
+          tri_grad(H, Dv, &t2, tri_inside(&t2, Dv), 1, &gx, &gy, &gz);
+          ACC_PIXEL(kx, w * gx, w * gy, w * gz);
+        }
+        s0x += kxx; s0y += kxy; s0z += kxz;
+        s1x += ky * rowx; s1y += ky * rowy; s1z += ky * rowz;
+      }
+      double *out = part + 6 * ((size_t)k * B + b);
+      out[0] = s0x; out[1] = s0y; out[2] = s0z;
+      out[3] = s1x; out[4] = s1y; out[5] = s1z;
+    }
   }
 }

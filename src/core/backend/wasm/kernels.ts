@@ -4,13 +4,28 @@
  */
 import { KERNELS_WASM_BASE64 } from './kernelsBinary.js';
 
-/** Export names, in the index order the thread pool protocol uses. */
+/** Export names every kernels.wasm must have, in the index order the thread pool protocol uses. */
 export const KERNEL_NAMES = [
   'gather_r', 'scatter_r', 'rotgrad_r', 'add_f32', 'zero_f32', 'fft_axis',
   'gather_slabs', 'scatter_slabs', 'rotgrad_slabs', 'gather_h', 'scatter_h_slabs', 'rotgrad_h',
 ] as const;
-export type KernelName = (typeof KERNEL_NAMES)[number];
-export const FN: Record<KernelName, number> = Object.fromEntries(KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
+/**
+ * Exports that a kernels.wasm built from older sources may lack (the backend then keeps its older
+ * path: see hasKernel); their pool indices follow KERNEL_NAMES'.
+ */
+export const OPTIONAL_KERNEL_NAMES = ['hgather_slabs', 'hgather_combine', 'hrotgrad_slabs'] as const;
+/** All names handed to the thread pool: required, then optional. */
+export const POOL_KERNEL_NAMES: readonly string[] = [...KERNEL_NAMES, ...OPTIONAL_KERNEL_NAMES];
+export type KernelName = (typeof KERNEL_NAMES)[number] | (typeof OPTIONAL_KERNEL_NAMES)[number];
+export const FN: Record<KernelName, number> = Object.fromEntries(POOL_KERNEL_NAMES.map((n, i) => [n, i])) as Record<KernelName, number>;
+
+let exported: Set<string> | undefined;
+
+/** Does the loaded kernels.wasm export this kernel? */
+export function hasKernel(name: KernelName): boolean {
+  exported ??= new Set(WebAssembly.Module.exports(kernelModule()).map((e) => e.name));
+  return exported.has(name);
+}
 
 let cached: WebAssembly.Module | undefined;
 

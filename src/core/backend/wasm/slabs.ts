@@ -91,4 +91,6 @@ export interface SlabTuning {
   slabs?: number;
   /** Equal-thickness slabs instead of equal point counts (uniformSlabBounds). */
   uniform?: boolean;
+  /** Hartley gather / rotation gradient split by slices (the older kernels) even where the z-slab kernels exist. */
+  hartleyBySlices?: boolean;
 }

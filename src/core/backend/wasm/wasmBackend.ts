@@ -15,7 +15,13 @@
  *     slab order (K is the same for 1 and 2 threads, so they give the same bits too);
  *   - Hartley scatter (wasm/hartley.c): the same z-slab split, each thread adding straight into its
  *     own planes of the output (a pixel's +q and -q samples may fall in different slabs);
- *   - real-plane kernels, Hartley gather and rotation gradient: slices shared out in chunks from a
+ *   - Hartley gather and rotation gradient, where kernels.wasm has them (hgather_slabs,
+ *     hrotgrad_slabs; else the slice-split kernels below): z-slabs too, ONE sample of H per pixel
+ *     (pixel k's -q sample is pixel -k's +q sample, bit for bit; only even images' row 0 and column 0
+ *     sample -q themselves); the gather writes the samples per slab and forms F by slices in a second
+ *     pass (same bits for any split), the rotation gradient weights each sample by a(k) + b(-k) and
+ *     adds per-slab float64 partial sums in slab order (1 and 2 threads give the same bits);
+ *   - real-plane kernels (and the older Hartley gather and rotation gradient): slices shared out in chunks from a
  *     counter (disjoint outputs, so results are bit-identical whatever thread takes a chunk, and a
  *     thread that another job keeps off its core does not hold up the others); real scatter:
  *     every thread adds its particles into its own private accumulation volume (thread 0 writes
@@ -33,7 +39,7 @@ import { batchSize, checkVolume, rescaledRotations } from '../types.js';
 import type { Backend, BackendOptions, SliceOptions } from '../types.js';
 import { hartleyOptions } from '../hartleySlices.js';
 import { Staging, WasmHeap } from './heap.js';
-import { FN, KERNEL_NAMES, kernelModule } from './kernels.js';
+import { FN, POOL_KERNEL_NAMES, hasKernel, kernelModule } from './kernels.js';
 import { scatterVoxelRange, slabBounds, uniformSlabBounds } from './slabs.js';
 import type { SlabTuning } from './slabs.js';
 
@@ -53,6 +59,18 @@ const SLAB_CACHE_BYTES = 2 << 20;
 
 interface Twiddles { re: number; im: number }
 
+/** dR[9b + j] = sc * (sum over slabs k in order of part[6 (k B + b) + j]) for j < 6; row 2 = 0. */
+function addSlabParts(part: Float64Array, K: number, B: number, sc: number, out: Float64Array): void {
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < 6; j++) {
+      let sum = part[6 * b + j]!;
+      for (let k = 1; k < K; k++) sum += part[6 * (k * B + b) + j]!;
+      out[9 * b + j] = sum * sc;
+    }
+    out[9 * b + 6] = 0; out[9 * b + 7] = 0; out[9 * b + 8] = 0;
+  }
+}
+
 export class WasmBackend implements Backend {
   readonly name = 'wasm' as const;
   readonly threads: number;
@@ -69,6 +87,8 @@ export class WasmBackend implements Backend {
   private readonly pairBuffers = new Map<string, number>();
 
   private readonly tuning: SlabTuning;
+  /** Hartley gather and rotation gradient by z-slabs (kernels.wasm has them and tuning allows). */
+  readonly hartleySlabs: boolean;
 
   constructor(opts: BackendOptions = {}, tuning: SlabTuning = {}) {
     this.threads = opts.threads ?? 1;
@@ -76,7 +96,8 @@ export class WasmBackend implements Backend {
     this.heap = new WasmHeap();
     const module = kernelModule();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.heap.memory } });
-    this.pool = new KernelPool(module, this.heap.memory, [...KERNEL_NAMES], instance, this.threads);
+    this.pool = new KernelPool(module, this.heap.memory, [...POOL_KERNEL_NAMES], instance, this.threads);
+    this.hartleySlabs = !tuning.hartleyBySlices && hasKernel('hgather_slabs') && hasKernel('hgather_combine') && hasKernel('hrotgrad_slabs');
   }
 
   allocFloat32(n: number): Float32Array {
@@ -144,8 +165,8 @@ export class WasmBackend implements Backend {
     return splitRange(Math.ceil((nVox - v0) / 16), T).map(([a, b]) => [v0 + 16 * a, Math.min(nVox, v0 + 16 * b)] as const);
   }
 
-  /** The interleaved scratch volume `kind` of nVox pairs (allocated once per size). */
-  private pairBuffer(kind: 'v' | 'a', nVox: number): number {
+  /** The interleaved scratch volume `kind` of nVox pairs (allocated once per size; 'h': the Hartley gather's two sample planes). */
+  private pairBuffer(kind: 'v' | 'a' | 'h', nVox: number): number {
     const key = `${kind}${nVox}`;
     let off = this.pairBuffers.get(key);
     if (off === undefined) {
@@ -253,15 +274,7 @@ export class WasmBackend implements Backend {
       const bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(opts), K));
       this.runSlabs(K, FN.rotgrad_slabs, [re, im, vc, Dv, R, B, Di, gr, gi, p, r2(opts), bounds, K]);
     });
-    const sc = Dv / Di;
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < 6; j++) {
-        let sum = part[6 * b + j]!;
-        for (let k = 1; k < K; k++) sum += part[6 * (k * B + b) + j]!;
-        out[9 * b + j] = sum * sc;
-      }
-      out[9 * b + 6] = 0; out[9 * b + 7] = 0; out[9 * b + 8] = 0;
-    }
+    addSlabParts(part, K, B, Dv / Di, out);
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
   }
@@ -287,7 +300,15 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const h = s.in(H), R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
-      this.splitBatch(B, FN.gather_h, [h, Dv, R], [Di, or, oi, r2(o)]);
+      if (!this.hartleySlabs) {
+        this.splitBatch(B, FN.gather_h, [h, Dv, R], [Di, or, oi, r2(o)]);
+        return;
+      }
+      // one sample per pixel by z-slabs (hp: +q samples, hm: -q samples of pixels without a mirror), then F by slices
+      const n = B * Di * Di, hp = this.pairBuffer('h', n), hm = hp + 4 * n;
+      const K = this.slabCount(Dv, 4), bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(o), K));
+      this.runSlabs(K, FN.hgather_slabs, [h, Dv, R, B, Di, hp, hm, r2(o), bounds, K]);
+      this.splitBatch(B, FN.hgather_combine, [hp, hm], [Di, or, oi, r2(o)]);
     });
   }
 
@@ -310,10 +331,21 @@ export class WasmBackend implements Backend {
     if (out.length !== 9 * B) throw new RangeError(`hartleyRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
     const o = hartleyOptions(opts);
     const scaled = rescaledRotations(rots, Dv, Di, o);
-    this.staged((s) => {
-      const h = s.in(H), R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), d = s.out(out);
-      this.splitBatch(B, FN.rotgrad_h, [h, Dv, R], [Di, gr, gi, d, r2(o)]);
-    });
+    if (this.hartleySlabs) {
+      // per-slab float64 partial sums added in slab order (K is the same for 1 and 2 threads)
+      const K = this.slabCount(Dv, 4), part = new Float64Array(6 * K * B);
+      this.staged((s) => {
+        const h = s.in(H), R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), p = s.out(part);
+        const bounds = s.in(this.bounds(scaled.rots, B, Dv, Di, r2(o), K));
+        this.runSlabs(K, FN.hrotgrad_slabs, [h, Dv, R, B, Di, gr, gi, p, r2(o), bounds, K]);
+      });
+      addSlabParts(part, K, B, Dv / Di, out);
+    } else {
+      this.staged((s) => {
+        const h = s.in(H), R = s.in(scaled.rots), gr = s.in(dSlices.re), gi = s.in(dSlices.im), d = s.out(out);
+        this.splitBatch(B, FN.rotgrad_h, [h, Dv, R], [Di, gr, gi, d, r2(o)]);
+      });
+    }
     if (scaled.factor !== 1) for (let i = 0; i < out.length; i++) out[i] = out[i]! * scaled.factor;
     return out;
   }
