@@ -19,7 +19,7 @@ import { eulerToMatrix, randomRotations } from '../../src/core/rotation.js';
 
 const ts = getBackend('ts');
 const probe = new WasmBackend({ threads: 1 });
-const available = probe.hartleySlabs;
+const available = probe.hartleySlabKernels;
 probe.dispose();
 
 function maxAbs(a: ArrayLike<number>): number {
@@ -67,11 +67,11 @@ test('Hartley gather and rotation gradient by z-slabs: TS reference and the slic
     const FT = { re: new Float32Array(B * Di * Di), im: new Float32Array(B * Di * Di) };
     ts.gatherHartley(H, Dv, rots, Di, FT, opts);
     const dRT = ts.hartleyRotationGradient(H, Dv, rots, Di, g, undefined, opts);
-    const old = new WasmBackend({ threads: 1 }, { hartleyBySlices: true });
+    const old = new WasmBackend({ threads: 1 }, { hartleySplit: 'slices' });
     const ro = run(old, H, Dv, rots, Di, g, radiusMax);
     old.dispose();
-    const one = new WasmBackend({ threads: 1 }, { slabs: 1 });
-    assert.ok(one.hartleySlabs);
+    const one = new WasmBackend({ threads: 1 }, { slabs: 1, hartleySplit: 'slabs' });
+    assert.ok(one.hartleyBySlabs(Dv) && !new WasmBackend({ threads: 1 }).hartleyBySlabs(Dv), 'small volumes default to the slice split');
     const ref = run(one, H, Dv, rots, Di, g, radiusMax);
     one.dispose();
     for (const [name, other] of [['TS', { F: FT, dR: dRT }], ['slice-split kernels', ro]] as const) {
@@ -90,7 +90,7 @@ test('Hartley gather and rotation gradient by z-slabs: TS reference and the slic
     const tunings: SlabTuning[] = [{}, { slabs: 2 }, { slabs: 3 }, { slabs: planes, uniform: true }, { slabs: planes + 3, uniform: true }];
     for (const tuning of tunings) {
       const rs = [1, 2].map((threads) => {
-        const be = new WasmBackend({ threads }, tuning);
+        const be = new WasmBackend({ threads }, { ...tuning, hartleySplit: 'slabs' });
         try {
           const r = run(be, H, Dv, rots, Di, g, radiusMax);
           const again = run(be, H, Dv, rots, Di, g, radiusMax); // scratch planes reused

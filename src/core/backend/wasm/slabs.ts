@@ -91,6 +91,10 @@ export interface SlabTuning {
   slabs?: number;
   /** Equal-thickness slabs instead of equal point counts (uniformSlabBounds). */
   uniform?: boolean;
-  /** Hartley gather / rotation gradient split by slices (the older kernels) even where the z-slab kernels exist. */
-  hartleyBySlices?: boolean;
+  /**
+   * Hartley gather / rotation gradient: 'slabs' (z-slab kernels, one sample per pixel), 'slices'
+   * (the older SIMD kernels, slices shared out), or 'auto' (default): slabs for volumes of
+   * HARTLEY_SLAB_MIN_BYTES and more, where H no longer fits a core's L2 (wasmBackend.ts).
+   */
+  hartleySplit?: 'auto' | 'slices' | 'slabs';
 }

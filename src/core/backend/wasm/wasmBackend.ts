@@ -15,8 +15,8 @@
  *     slab order (K is the same for 1 and 2 threads, so they give the same bits too);
  *   - Hartley scatter (wasm/hartley.c): the same z-slab split, each thread adding straight into its
  *     own planes of the output (a pixel's +q and -q samples may fall in different slabs);
- *   - Hartley gather and rotation gradient, where kernels.wasm has them (hgather_slabs,
- *     hrotgrad_slabs; else the slice-split kernels below): z-slabs too, ONE sample of H per pixel
+ *   - Hartley gather and rotation gradient of volumes >= HARTLEY_SLAB_MIN_BYTES where kernels.wasm
+ *     has them (hgather_slabs, hrotgrad_slabs; else the slice-split kernels below): z-slabs too, ONE sample of H per pixel
  *     (pixel k's -q sample is pixel -k's +q sample, bit for bit; only even images' row 0 and column 0
  *     sample -q themselves); the gather writes the samples per slab and forms F by slices in a second
  *     pass (same bits for any split), the rotation gradient weights each sample by a(k) + b(-k) and
@@ -57,6 +57,15 @@ function r2(opts?: SliceOptions): number {
  */
 const SLAB_CACHE_BYTES = 2 << 20;
 
+/**
+ * Smallest Hartley volume (bytes) for which the z-slab gather / rotation gradient are used by
+ * default. They sample H once per pixel but with scalar code; where H fits a core's L2 the older
+ * SIMD kernels are faster (1 thread, CPU time, loaded machine, B = 64, radius D/2, 2026-11-22:
+ * D=32 gather 1.25 vs 1.91 ms, rotgrad 1.76 vs 2.78; D=64 4.23 vs 6.38, 7.10 vs 9.52; D=128 (8 MiB)
+ * gather 37.1 vs 31.6, rotgrad 48.6 vs 49.2). A size rule, so 1 and 2 threads take the same path.
+ */
+const HARTLEY_SLAB_MIN_BYTES = 8 << 20;
+
 interface Twiddles { re: number; im: number }
 
 /** dR[9b + j] = sc * (sum over slabs k in order of part[6 (k B + b) + j]) for j < 6; row 2 = 0. */
@@ -87,8 +96,8 @@ export class WasmBackend implements Backend {
   private readonly pairBuffers = new Map<string, number>();
 
   private readonly tuning: SlabTuning;
-  /** Hartley gather and rotation gradient by z-slabs (kernels.wasm has them and tuning allows). */
-  readonly hartleySlabs: boolean;
+  /** kernels.wasm has the z-slab Hartley gather and rotation gradient. */
+  readonly hartleySlabKernels: boolean;
 
   constructor(opts: BackendOptions = {}, tuning: SlabTuning = {}) {
     this.threads = opts.threads ?? 1;
@@ -97,7 +106,7 @@ export class WasmBackend implements Backend {
     const module = kernelModule();
     const instance = new WebAssembly.Instance(module, { env: { memory: this.heap.memory } });
     this.pool = new KernelPool(module, this.heap.memory, [...POOL_KERNEL_NAMES], instance, this.threads);
-    this.hartleySlabs = !tuning.hartleyBySlices && hasKernel('hgather_slabs') && hasKernel('hgather_combine') && hasKernel('hrotgrad_slabs');
+    this.hartleySlabKernels = hasKernel('hgather_slabs') && hasKernel('hgather_combine') && hasKernel('hrotgrad_slabs');
   }
 
   allocFloat32(n: number): Float32Array {
@@ -293,6 +302,13 @@ export class WasmBackend implements Backend {
     return out;
   }
 
+  /** Do the Hartley gather / rotation gradient of a Dv^3 volume run by z-slabs? (tuning, else the size rule) */
+  hartleyBySlabs(Dv: number): boolean {
+    const split = this.tuning.hartleySplit ?? 'auto';
+    if (split === 'slices' || !this.hartleySlabKernels) return false;
+    return split === 'slabs' || 4 * Dv ** 3 >= HARTLEY_SLAB_MIN_BYTES;
+  }
+
   gatherHartley(H: Float32Array, Dv: number, rots: Float64Array, Di: number, out: Complex, opts?: SliceOptions): void {
     checkVolume(H.length, Dv, 'gatherHartley');
     const B = batchSize(rots, out.re.length, Di, 'gatherHartley');
@@ -300,7 +316,7 @@ export class WasmBackend implements Backend {
     const scaled = rescaledRotations(rots, Dv, Di, o);
     this.staged((s) => {
       const h = s.in(H), R = s.in(scaled.rots), or = s.out(out.re), oi = s.out(out.im);
-      if (!this.hartleySlabs) {
+      if (!this.hartleyBySlabs(Dv)) {
         this.splitBatch(B, FN.gather_h, [h, Dv, R], [Di, or, oi, r2(o)]);
         return;
       }
@@ -331,7 +347,7 @@ export class WasmBackend implements Backend {
     if (out.length !== 9 * B) throw new RangeError(`hartleyRotationGradient: dR has ${out.length} values, expected ${9 * B}`);
     const o = hartleyOptions(opts);
     const scaled = rescaledRotations(rots, Dv, Di, o);
-    if (this.hartleySlabs) {
+    if (this.hartleyBySlabs(Dv)) {
       // per-slab float64 partial sums added in slab order (K is the same for 1 and 2 threads)
       const K = this.slabCount(Dv, 4), part = new Float64Array(6 * K * B);
       this.staged((s) => {
