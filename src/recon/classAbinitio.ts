@@ -41,6 +41,14 @@ export interface ClassStageOptions {
    * localIterations + abinitioAutodecodeEpochs.
    */
   abinitio: Partial<SemiAmortizedOptions>;
+  /**
+   * Start each per-class ab initio's first search from the anchor class's volume (low-passed by the
+   * first search radius) instead of a blob from random poses, as RELION starts 3D classes from one
+   * low-pass filtered reference: on B3 the closed state's own ab initio from random poses ended at
+   * 40 deg (own alignment); at low resolution the two states look alike, so the anchor's map gives
+   * the search a start in (nearly) the anchor's frame.
+   */
+  abinitioFromAnchor: boolean;
   /** Auto-decoding epochs at the end of each per-class ab initio (Wiener volume). */
   abinitioAutodecodeEpochs: number;
   /** Local iterations of every particle against its class volume after the alignment. */
@@ -136,7 +144,9 @@ export function joinClassFrames(source: ParticleSource, init: ClassSearchInit, c
     const sub = subsetSource(source, idx);
     const a = o.abinitio;
     const epochs = (a.searchIterations ?? 8) + (a.localIterations ?? 0) + o.abinitioAutodecodeEpochs;
-    const trainer = new SemiAmortizedTrainer(sub, null, { ...a, init: 'search', epochs, seed: o.seed + 1 + k });
+    const trainer = new SemiAmortizedTrainer(sub, null, {
+      ...a, init: 'search', epochs, seed: o.seed + 1 + k, initVolume: o.abinitioFromAnchor ? grids[anchor]!.values : null,
+    });
     try {
       while (!trainer.done) {
         const st = trainer.trainEpoch();

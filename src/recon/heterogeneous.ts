@@ -135,6 +135,7 @@ export const CLASS_STAGE_DEFAULTS: Omit<ClassStageOptions, 'slicer' | 'log' | 's
     lrPose: 0.01, autodecodeVolume: 'wiener',
   },
   abinitioAutodecodeEpochs: 0,
+  abinitioFromAnchor: true,
   finalLocalIterations: 3,
   finalLocalRotStepDeg: 6,
   finalLocalRadiusPx: 20,

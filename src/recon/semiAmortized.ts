@@ -54,6 +54,12 @@ export interface SemiAmortizedOptions {
   /** Std of the random initial Hartley values. */
   initScale: number;
   /**
+   * init 'search': the first search's reference (Hartley values, this box's grid) instead of the blob
+   * fitted to random poses, e.g. another class's map (classAbinitio.ts); the first search's loss
+   * radius (searchRadiusStartPx) low-passes it. null = the blob.
+   */
+  initVolume: Float32Array | null;
+  /**
    * Frequency marching: the loss uses the disc of radius marchStartPx (Fourier px) at epoch 0,
    * growing linearly to Nyquist (D/2) at epoch marchEpochs. 0 disables marching.
    */
@@ -120,6 +126,7 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseBetas: [0.9, 0.9],
   poseSteps: 5,
   initScale: 0.01,
+  initVolume: null,
   backend: 'wasm',
   threads: 1,
   poseLrDecay: 1,
@@ -365,7 +372,12 @@ export class SemiAmortizedTrainer {
     const o = this.opts;
     const K = Math.max(1, o.searchIterations);
     const it = this.epoch;
-    if (it === 0) this.fitVolume(this.allIndices(), 1, onProgress); // blob from random poses
+    if (it === 0) {
+      if (o.initVolume) {
+        if (o.initVolume.length !== this.grid.values.length) throw new RangeError(`initVolume has ${o.initVolume.length} values, the grid ${this.grid.values.length}`);
+        this.grid.values.set(o.initVolume);
+      } else this.fitVolume(this.allIndices(), 1, onProgress); // blob from random poses
+    }
     const last = it >= K - 1;
     const radius = K > 1 ? o.searchRadiusStartPx + (it * (o.searchRadiusEndPx - o.searchRadiusStartPx)) / (K - 1) : o.searchRadiusEndPx;
     const base = superFibonacciRotations(o.searchRotations);

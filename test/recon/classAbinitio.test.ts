@@ -99,7 +99,7 @@ test('classStage: a state with random consensus poses gets its own ab initio and
       search: { classes: 2, iterations: 5, subset: N, radiusStartPx: 5, radiusEndPx: 9, rotations: 3000, shiftRangePx: 1, balancedIterations: 4 },
       abinitio: { searchIterations: 8, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 1, searchRotations: 3000, localIterations: 2, localResearch: true,
         localRadiusStartPx: 10, localRadiusEndPx: 14, localRotStepDeg: 6, localShiftStepPx: 1, autodecodeVolume: 'wiener', backend: 'wasm' },
-      abinitioAutodecodeEpochs: 0, finalLocalIterations: 2, finalLocalRotStepDeg: 3, finalLocalRadiusPx: 14, finalAutodecodeEpochs: 0, alignRotations: 3000, alignCoreRounds: 2, alignCoreThreshold: 2,
+      abinitioAutodecodeEpochs: 0, abinitioFromAnchor: false, finalLocalIterations: 2, finalLocalRotStepDeg: 3, finalLocalRadiusPx: 14, finalAutodecodeEpochs: 0, alignRotations: 3000, alignCoreRounds: 2, alignCoreThreshold: 2,
       seed: 3, slicer, log: (m) => log.push(m), onStep: (step, v) => steps.push({ step, err: commonMedian(v.rot) }),
     });
     let agree = 0;

@@ -3,6 +3,7 @@
  * (semi-amortized cryoSPIN). Thin: parses options and calls runReconstructJob.
  * The jobs (tfjs, kernels, report) are imported when the command runs, so `--help` starts fast.
  */
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import type { SemiAmortizedOptions } from '../../recon/semiAmortized.js';
 import type { EpochMetrics, ReconstructJobOptions } from '../../recon/reconstructJob.js';
@@ -11,6 +12,11 @@ import { JSON_DESCRIPTION } from '../options.js';
 import { startServerProcess } from '../../server/serveProcess.js';
 
 type SemiAmortizedBackend = SemiAmortizedOptions['backend'];
+
+/** Slice-kernel threads when --threads is not given: both cores of a 2-core machine (results do not depend on it). */
+function defaultThreads(): number {
+  return Math.min(2, availableParallelism());
+}
 
 function num(name: string, int = false): (v: string) => number {
   return (v: string) => {
@@ -28,7 +34,7 @@ interface ReconstructCli {
   decoder: string; symmetricLoss?: boolean; lrVolume?: number; clipGrad: number; shiftWarmupEpochs: number;
   init: string; searchIterations: number; searchRotations: number; searchRadius: string; searchShift: number;
   searchSubset: number; localIterations: number; localRadius: string; localStep: number; autodecodeVolume: string; localResearch?: boolean;
-  backend: string; threads: number;
+  backend: string; threads?: number;
   zdim: number; hetEpochs: number; consensusEpochs: number; initPoses?: string;
   hetDecoder?: string; zSource?: string; zWarmupEpochs?: number; hetRefit?: string; classes?: number;
   serve?: boolean; serveHost: string; servePort: number;
@@ -76,7 +82,7 @@ export function register(program: Command): void {
     .option('--batch-size <B>', 'particles per batch', num('--batch-size', true), 32)
     .option('--seed <K>', 'random seed', num('--seed', true), 0)
     .option('--backend <name>', 'slice kernels: wasm (SIMD, default), ts (reference) or webgpu (WGSL via Dawn; a GPU, or Mesa llvmpipe)', 'wasm')
-    .option('--threads <T>', 'semi-amortized mode and the heterogeneous consensus stage: worker threads of the wasm slice kernels (2 uses both cores of a 2-core machine; the same results as 1 thread, bit for bit)', num('--threads', true), 1)
+    .option('--threads <T>', 'semi-amortized mode and the heterogeneous consensus and class stages: worker threads of the wasm slice kernels (the same results as 1 thread, bit for bit; default: 2, or 1 on a one-core machine)', num('--threads', true))
     .option('--ctf <ctf.pkl>', 'cryoDRGN CTF pickle (for a .mrcs input)')
     .option('--apix <A>', 'pixel size when the particle file has none', num('--apix'))
     .option('--invert', 'multiply images by -1 (dark protein on a light background)')
@@ -116,8 +122,8 @@ export function register(program: Command): void {
       if (o.autodecodeVolume !== 'sgd' && o.autodecodeVolume !== 'wiener') throw new InvalidArgumentError(`--autodecode-volume must be sgd or wiener, got "${o.autodecodeVolume}"`);
       const lradii = o.localRadius.split(',').map(Number);
       if (lradii.length !== 2 || lradii.some((r) => !(r > 0))) throw new InvalidArgumentError(`--local-radius expects two positive numbers "r0,r1", got "${o.localRadius}"`);
-      if (!(o.threads >= 1)) throw new InvalidArgumentError(`--threads must be >= 1, got ${o.threads}`);
-      if (o.mode === 'amortized' && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized and heterogeneous (its consensus stage) only');
+      if (o.threads !== undefined && !(o.threads >= 1)) throw new InvalidArgumentError(`--threads must be >= 1, got ${o.threads}`);
+      if (o.mode === 'amortized' && o.threads !== undefined && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized and heterogeneous (its consensus stage) only');
       if (o.mode === 'heterogeneous') {
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
         if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
@@ -141,7 +147,7 @@ export function register(program: Command): void {
             searchIterations: o.searchIterations, searchRotations: o.searchRotations, searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!,
             searchShiftRangePx: o.searchShift, searchSubset: o.searchSubset, localIterations: o.localIterations, localRadiusStartPx: lradii[0]!,
             localRadiusEndPx: lradii[1]!, localRotStepDeg: o.localStep, localResearch: o.localResearch ?? false,
-            autodecodeVolume: o.autodecodeVolume as 'sgd' | 'wiener', threads: o.threads,
+            autodecodeVolume: o.autodecodeVolume as 'sgd' | 'wiener', threads: o.threads ?? defaultThreads(),
           },
           onEpoch: (m) => log(`epoch ${m.epoch} [${m.stage}] loss ${m.loss.toFixed(4)} ${m.epoch_s.toFixed(1)} s` +
             (m.rot_median_deg !== undefined ? ` rot ${m.rot_median_deg.toFixed(2)} deg` : '') + (m.split_accuracy !== undefined ? ` split ${(100 * m.split_accuracy).toFixed(1)}%` : '')),
@@ -166,7 +172,7 @@ export function register(program: Command): void {
       if (!(BACKEND_NAMES as readonly string[]).includes(o.backend)) throw new InvalidArgumentError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${o.backend}"`);
       const opts: ReconstructJobOptions = {
         // SemiAmortizedOptions.backend is typed 'ts' | 'wasm'; createSlicer accepts every BackendName (incl. 'webgpu')
-        backend: o.backend as SemiAmortizedBackend, threads: o.threads,
+        backend: o.backend as SemiAmortizedBackend, threads: o.threads ?? defaultThreads(),
         input, outdir: o.outdir, onOutdirReady, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
