@@ -91,8 +91,11 @@ test('reconstruct: bad --het-decoder / --z-source / --z-warmup-epochs / --het-re
       [['--mode', 'heterogeneous', '--z-warmup-epochs=-1'], /--z-warmup-epochs must be a whole number >= 0, got -1/],
       [['--mode', 'heterogeneous', '--z-warmup-epochs', '1.5'], /--z-warmup-epochs expects an integer, got "1.5"/],
       [['--mode', 'heterogeneous', '--het-refit', 'sgd'], /--het-refit must be wiener or none, got "sgd"/],
-      [['--het-decoder', 'mlp'], /--het-decoder, --z-source, --z-warmup-epochs and --het-refit are available with --mode heterogeneous only/],
-      [['--het-refit', 'none'], /--het-refit are available with --mode heterogeneous only/],
+      [['--mode', 'heterogeneous', '--classes', '1'], /--classes must be 0 \(none\) or a whole number >= 2, got 1/],
+      [['--mode', 'heterogeneous', '--classes', '2.5'], /--classes expects an integer, got "2.5"/],
+      [['--het-decoder', 'mlp'], /--het-decoder, --z-source, --z-warmup-epochs, --het-refit and --classes are available with --mode heterogeneous only/],
+      [['--het-refit', 'none'], /--het-refit and --classes are available with --mode heterogeneous only/],
+      [['--classes', '2'], /--classes are available with --mode heterogeneous only/],
       [['--mode', 'amortized', '--z-source', 'encoder'], /available with --mode heterogeneous only/],
     ];
     for (const [flags, re] of cases) {
