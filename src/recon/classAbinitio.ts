@@ -62,6 +62,12 @@ export interface ClassStageOptions {
    * volume. On B1 auto-decoding took the local refinement's 2.95 deg to 1.49.
    */
   finalAutodecodeEpochs: number;
+  /**
+   * At the end, align every other class's refined map onto the anchor's again and compose its poses
+   * (the refined maps align more precisely than the first ab-initio map). On B3, measured after the
+   * fact on the class stage's output: 2.36 deg correction, median rotation error 3.05 -> 2.71 deg.
+   */
+  realign: boolean;
   /** Global rotations of the map alignment's amplitude search. */
   alignRotations: number;
   /**
@@ -80,7 +86,7 @@ export interface ClassStageOptions {
 
 export interface ClassAlignment {
   class: number;
-  /** Rotation angle of the alignment (deg), its hand and the aligned maps' correlation. */
+  /** Rotation angle of the alignment (deg), its hand and the aligned maps' correlation (a re-alignment adds a second entry). */
   rotationDeg: number;
   mirrored: boolean;
   shiftPx: [number, number, number];
@@ -208,6 +214,24 @@ export function joinClassFrames(source: ParticleSource, init: ClassSearchInit, c
     }
     refitClasses(source, grids, o.slicer, all, classOf, rot, origin);
     o.onStep?.('autodecode', { classOf, rot, origin });
+  }
+  // the refined class maps align more precisely than the first ab-initio map: align again, compose
+  if (o.realign) {
+    const anchorMap = hartleyMap(grids[anchor]!);
+    for (let k = 0; k < K; k++) {
+      if (k === anchor) continue;
+      const al = alignMaps(anchorMap, hartleyMap(grids[k]!), D, { nRotations: o.alignRotations, coreRounds: o.alignCoreRounds, coreThreshold: o.alignCoreThreshold });
+      const ang = geodesicDeg(al.rotation, identity());
+      alignments.push({ class: k, rotationDeg: ang, mirrored: al.mirrored, shiftPx: al.shiftPx, correlation: al.correlation });
+      log(`classes: class ${k + 1} re-aligned onto class ${anchor + 1}: ${ang.toFixed(2)} deg${al.mirrored ? ', mirrored' : ''}, correlation ${al.correlation.toFixed(3)}`);
+      const idx = Uint32Array.from({ length: source.n }, (_, i) => i).filter((i) => classOf[i] === k);
+      const R = new Float32Array(9 * idx.length), O = new Float32Array(2 * idx.length);
+      idx.forEach((i, j) => { R.set(rot.subarray(9 * i, 9 * i + 9), 9 * j); O[2 * j] = origin[2 * i]!; O[2 * j + 1] = origin[2 * i + 1]!; });
+      const c = alignedPoses(R, O, al);
+      idx.forEach((i, j) => { rot.set(c.rot.subarray(9 * j, 9 * j + 9), 9 * i); origin[2 * i] = c.origin[2 * j]!; origin[2 * i + 1] = c.origin[2 * j + 1]!; });
+    }
+    refitClasses(source, grids, o.slicer, all, classOf, rot, origin);
+    o.onStep?.('realign', { classOf, rot, origin });
   }
   return { classOf, rot, origin, grids, anchor, consensusCorrelation, consensusPoseChangeDeg: moved, alignments, finalStats };
 }

@@ -140,6 +140,7 @@ export const CLASS_STAGE_DEFAULTS: Omit<ClassStageOptions, 'slicer' | 'log' | 's
   finalLocalRotStepDeg: 6,
   finalLocalRadiusPx: 20,
   finalAutodecodeEpochs: 2,
+  realign: true,
   alignRotations: 6000,
   alignCoreRounds: 2,
   alignCoreThreshold: 2,
