@@ -48,8 +48,7 @@ import { nyquistDisc, type HartleyGrid } from '../model/hartleyVolume.js';
 import { HetMlpDecoder, type HetMlpOptions, type HetMlpState } from '../model/hetMlpDecoder.js';
 import { symmetricDisc } from '../model/fourierNet.js';
 import { ZEncoder, zEncoderFeatures, type ZEncoderOptions, type ZEncoderState } from '../model/zEncoder.js';
-import { classStage, type ClassAlignment, type ClassStageOptions } from './classAbinitio.js';
-import type { ClassIterationStats } from './classSearch.js';
+import { classStage, type ClassStageOptions, type ClassStageResult } from './classAbinitio.js';
 import { fourierLoss } from './fourierLoss.js';
 import { hetWienerRefit } from './hetWienerRefit.js';
 import { applyLeftExp, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
@@ -206,17 +205,8 @@ export interface HetTrainerState {
   encoder?: ZEncoderState | null;
 }
 
-/** What the class stage found (kept in the checkpoint and the run's result). */
-export interface ClassStageSummary {
-  anchor: number;
-  classSizes: number[];
-  consensusCorrelation: number[];
-  consensusPoseChangeDeg: number[];
-  alignments: ClassAlignment[];
-  searchStats: ClassIterationStats[];
-  finalStats: ClassIterationStats[];
-  seconds: number;
-}
+/** What the class stage found (kept in the checkpoint and the run's result): its result without the per-particle arrays and volumes, plus the class sizes. */
+export type ClassStageSummary = Omit<ClassStageResult, 'classOf' | 'rot' | 'origin' | 'grids'> & { classSizes: number[] };
 
 export class HeterogeneousTrainer {
   readonly source: ParticleSource;
@@ -338,10 +328,8 @@ export class HeterogeneousTrainer {
     this.consensus.grid.values.set(res.grids[res.anchor]!.values);
     this.classOf = res.classOf;
     const classSizes = res.grids.map((_, k) => res.classOf.reduce((c, v) => c + (v === k ? 1 : 0), 0));
-    this.classSummary = {
-      anchor: res.anchor, classSizes, consensusCorrelation: res.consensusCorrelation, consensusPoseChangeDeg: res.consensusPoseChangeDeg, alignments: res.alignments,
-      searchStats: res.searchStats, finalStats: res.finalStats, seconds: res.seconds,
-    };
+    const { classOf: _c, rot: _r, origin: _o, grids: _g, ...summary } = res;
+    this.classSummary = { ...summary, classSizes };
     this.initDecoder(res.grids, res.anchor);
     const last = res.finalStats.at(-1) ?? res.searchStats.at(-1);
     const stats: HetEpochStats = { epoch: this.epoch, stage: 'classes', loss: last?.meanScore ?? 0, seconds: (performance.now() - t0) / 1000, zStd: [] };
