@@ -72,6 +72,16 @@ INLINE void zspan(double az, double rz, double cvd, int ci, int lo, int hi, doub
 /* Slab k's bounds from the table (float64 plane indices, K+1 entries, non-decreasing). */
 INLINE int slab_at(const double *bounds, int k) { return (int)bounds[k]; }
 
+/* v[i] = 0 for n0 <= i < n1, never touching v[n1] or beyond: a slab clears exactly its own planes
+ * (an odd Dv makes a plane of pairs 2 Dv^2 = 2 mod 4 floats long, so a plain 4-wide loop would
+ * overrun into the next slab's first voxel, which another thread may already be accumulating). */
+INLINE void clear_range(float *v, size_t n0, size_t n1) {
+  size_t i = n0;
+  for (; i < n1 && (i & 3); i++) v[i] = 0.0f;
+  for (; i + 4 <= n1; i += 4) wasm_v128_store(v + i, wasm_f32x4_splat(0.0f));
+  for (; i < n1; i++) v[i] = 0.0f;
+}
+
 /* dst[2i] = re[i], dst[2i+1] = im[i] for n0 <= i < n1 */
 INLINE void interleave_range(const float *re, const float *im, float *dst, size_t n0, size_t n1) {
   size_t i = n0;

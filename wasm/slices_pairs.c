@@ -181,7 +181,7 @@ EXPORT void scatter_slabs(const float *sre, const float *sim, int Di, const doub
   for (int k = k0; k < k1; k++) {
     const int p0 = slab_at(bounds, k), p1 = slab_at(bounds, k + 1);
     if (p1 <= p0) continue;
-    for (size_t i = 2 * p0 * plane; i < 2 * p1 * plane; i += 4) wasm_v128_store(acc + i, wasm_f32x4_splat(0.0f));
+    clear_range(acc, 2 * p0 * plane, 2 * p1 * plane);
     for (int b = 0; b < B; b++) {
       const double *A = rots + 9 * b;
       const double ax = A[0] * sc, ay = A[1] * sc, az = A[2] * sc;

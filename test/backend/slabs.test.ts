@@ -4,12 +4,15 @@
  * slab boundary, so each of its two corner planes is written by a different slab), empty slabs,
  * on 1 and 2 threads. Gather and scatter must give the same bits as one slab, the rotation
  * gradient the same up to float64 summation order, and all of them the TypeScript reference's
- * numbers to float32 tolerance. Also: slabBounds' cuts balance the sample points.
+ * numbers to float32 tolerance. Also: slabBounds' cuts balance the sample points, and a scatter
+ * slab's call writes nothing outside its own planes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getBackend } from '../../src/core/backend/index.js';
-import { WasmBackend, scatterVoxelRange, slabBounds } from '../../src/core/backend/wasm/wasmBackend.js';
+import { WasmBackend, scatterVoxelRange, slabBounds, uniformSlabBounds } from '../../src/core/backend/wasm/wasmBackend.js';
+import { WasmHeap } from '../../src/core/backend/wasm/heap.js';
+import { kernelModule } from '../../src/core/backend/wasm/kernels.js';
 import type { SlabTuning } from '../../src/core/backend/wasm/wasmBackend.js';
 import type { Complex } from '../../src/core/complex.js';
 import { Rng } from '../../src/core/rng.js';
@@ -84,10 +87,6 @@ test('slab splits of the complex slice kernels: same bits as one slab (rotation 
     const tunings: SlabTuning[] = [{}, { slabs: 2 }, { slabs: 3 }, { slabs: planes, uniform: true }, { slabs: planes + 5, uniform: true }, { slabs: 4, uniform: true }];
     for (const threads of [1, 2]) {
       for (const tuning of tunings) {
-        // KNOWN DEFECT (session 6, open): thin uniform slabs (uniformSlabBounds) on 2 threads give a different scatter on
-        // an idle machine (a race between neighbouring one-plane slabs; reproducible at Dv = 9). Not a default
-        // tuning (defaults are cache-sized slabs, tested above and below); skipped until fixed, see the closing note.
-        if (threads === 2 && tuning.uniform) continue;
         const be = new WasmBackend({ threads }, tuning);
         try {
           const r = run(be, vol, base, s, rots, Dv, Di, radiusMax);
@@ -184,6 +183,42 @@ test('Hartley scatter by z-slabs: same bits for any split and thread count, TS r
         be.dispose();
         assert.deepEqual(v, v1, `D=${D} threads=${threads} ${JSON.stringify(tuning)}`);
       }
+    }
+  }
+});
+
+test('a scatter slab writes only its own planes (raw kernels, one slab per call, sentinel-filled buffers)', () => {
+  // Two threads run neighbouring slabs at the same time, so a slab's call must not touch any
+  // float of another slab's planes, not even for a moment: on an idle machine an odd Dv (a
+  // plane of (re, im) pairs is 2 Dv^2 = 2 mod 4 floats) let the 4-wide clear of the pair
+  // accumulator run 2 floats into the next slab, which the other thread was accumulating.
+  const heap = new WasmHeap();
+  const k = new WebAssembly.Instance(kernelModule(), { env: { memory: heap.memory } }).exports as Record<string, (...a: number[]) => void>;
+  const rng = new Rng(75), SENT = 12345.5;
+  for (const [Dv, Di] of [[9, 12], [17, 17], [16, 16]] as const) {
+    const rots = rotations(rng), B = rots.length / 9, nv = Dv ** 3, plane = Dv * Dv;
+    const [v0, v1] = scatterVoxelRange(rots, B, Dv, Di, Infinity);
+    const K = (v1 - v0) / plane, bounds = uniformSlabBounds(rots, B, Dv, Di, Infinity, K);
+    const put64 = (a: Float64Array): number => { const o = heap.alloc(8 * a.length); heap.f64(o, a.length).set(a); return o; };
+    const put32 = (a: Float32Array): number => { const o = heap.alloc(4 * a.length); heap.f32(o, a.length).set(a); return o; };
+    const s = randc(B * Di * Di, rng);
+    const sr = put32(s.re), si = put32(s.im), R = put64(rots), bd = put64(bounds);
+    const acc = heap.alloc(8 * nv), vr = heap.alloc(4 * nv), vi = heap.alloc(4 * nv), h = heap.alloc(4 * nv);
+    for (let j = 0; j < K; j++) {
+      const p0 = bounds[j]!, p1 = bounds[j + 1]!;
+      for (const [o, n] of [[acc, 2 * nv], [vr, nv], [vi, nv], [h, nv]] as const) heap.f32(o, n).fill(SENT);
+      k.scatter_slabs!(sr, si, Di, R, B, Dv, acc, vr, vi, Infinity, bd, K, j, j + 1);
+      k.scatter_h_slabs!(sr, si, Di, R, B, Dv, h, Infinity, bd, K, j, j + 1);
+      const outside = (o: number, n: number, per: number): number => {
+        const a = heap.f32(o, n);
+        let bad = 0;
+        for (let i = 0; i < n; i++) if ((i < per * p0 * plane || i >= per * p1 * plane) && a[i] !== SENT) bad++;
+        return bad;
+      };
+      const tag = `Dv=${Dv} Di=${Di} slab ${j} [${p0}, ${p1})`;
+      assert.equal(outside(acc, 2 * nv, 2), 0, `scatter_slabs accumulator outside ${tag}`);
+      assert.equal(outside(vr, nv, 1) + outside(vi, nv, 1), 0, `scatter_slabs volume outside ${tag}`);
+      assert.equal(outside(h, nv, 1), 0, `scatter_h_slabs volume outside ${tag}`);
     }
   }
 });
