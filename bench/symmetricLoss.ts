@@ -88,16 +88,20 @@ async function main(): Promise<void> {
       n, box, lr_encoder: lrEncoder, shift_warmup_epochs: shiftWarmupEpochs, epochs, snr: 100, final_rot_median_deg: r.rot_median_deg_vs_gt, final_res05_px: r.res05_px_vs_gt, wall_s: r.wall_s,
       decoder_two_fold: twoFoldScore(dec.data, dec.nx).score, gt_two_fold: twoFoldScore(gt.nx === dec.nx ? gt.data : fourierCropVolume(gt.data, gt.nx, dec.nx), dec.nx).score,
       curve: rows, loadavg: loadavg(), date: new Date().toISOString(),
+      command: `node --import tsx bench/symmetricLoss.ts ${argv.join(' ')}`,
     };
     writeFileSync(jsonPath, JSON.stringify(all, null, 1) + '\n');
   }
   // report from whatever configs are in the JSON
-  const all = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, { n: number; box?: number; lr_encoder?: number; shift_warmup_epochs?: number; epochs: number; final_rot_median_deg?: number; final_res05_px?: number; wall_s: number; decoder_two_fold: number; gt_two_fold: number; curve: Row[]; loadavg: number[] }>;
+  const all = JSON.parse(readFileSync(jsonPath, 'utf8')) as Record<string, { n: number; box?: number; lr_encoder?: number; shift_warmup_epochs?: number; epochs: number; final_rot_median_deg?: number; final_res05_px?: number; wall_s: number; decoder_two_fold: number; gt_two_fold: number; curve: Row[]; loadavg: number[]; command?: string }>;
   const f = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(d));
   const md = [
     '# Symmetric-loss ablation (amortized mode, explicit grid decoder)',
     '',
-    'Command: `node --import tsx bench/symmetricLoss.ts ' + argv.join(' ') + '`',
+    'Commands (one process per config; `--configs none` then writes this report from the JSON):',
+    '',
+    ...Object.entries(all).map(([k, v]) => `- ${k}: \`${v.command ?? `node --import tsx bench/symmetricLoss.ts --n ${v.n} --epochs ${v.epochs} --configs ${k}` +
+      `${v.box ? ` --box ${v.box}` : ''}${v.lr_encoder ? ` --lr-encoder ${v.lr_encoder}` : ''}${v.shift_warmup_epochs ? ` --shift-warmup-epochs ${v.shift_warmup_epochs}` : ''} (reconstructed)`}\``),
     '',
     'Data: ASPIRE 70S map simulated at box 32 (9 A/px), SNR 100 (clean), CTF, no shifts, seed 0; reconstructed at the working box given per row. Two-fold score = best correlation of the',
     'learned volume with itself rotated by pi about one of 300 axes (a spurious mirror/2-fold solution scores high).',
