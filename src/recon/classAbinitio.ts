@@ -86,6 +86,8 @@ export interface ClassStageOptions {
 
 export interface ClassAlignment {
   class: number;
+  /** Which alignment: the class's own ab-initio map onto the anchor's, or the re-alignment of the refined class maps. */
+  step?: 'abinitio' | 'realign';
   /** Rotation angle of the alignment (deg), its hand and the aligned maps' correlation (a re-alignment adds a second entry). */
   rotationDeg: number;
   mirrored: boolean;
@@ -161,7 +163,7 @@ export function joinClassFrames(source: ParticleSource, init: ClassSearchInit, c
       const map = hartleyMap(trainer.grid);
       const al = alignMaps(classMaps[anchor]!, map, D, { nRotations: o.alignRotations, coreRounds: o.alignCoreRounds, coreThreshold: o.alignCoreThreshold });
       const ang = geodesicDeg(al.rotation, identity());
-      alignments.push({ class: k, rotationDeg: ang, mirrored: al.mirrored, shiftPx: al.shiftPx, correlation: al.correlation });
+      alignments.push({ class: k, step: 'abinitio', rotationDeg: ang, mirrored: al.mirrored, shiftPx: al.shiftPx, correlation: al.correlation });
       log(`classes: class ${k + 1} map aligned onto class ${anchor + 1}: ${ang.toFixed(1)} deg${al.mirrored ? ', mirrored' : ''}, shift ${al.shiftPx.map((v) => v.toFixed(2)).join(', ')} px, correlation ${al.correlation.toFixed(3)}`);
       const composed = alignedPoses(trainer.poses.rot, trainer.poses.origin, al);
       idx.forEach((i, j) => {
@@ -222,7 +224,7 @@ export function joinClassFrames(source: ParticleSource, init: ClassSearchInit, c
       if (k === anchor) continue;
       const al = alignMaps(anchorMap, hartleyMap(grids[k]!), D, { nRotations: o.alignRotations, coreRounds: o.alignCoreRounds, coreThreshold: o.alignCoreThreshold });
       const ang = geodesicDeg(al.rotation, identity());
-      alignments.push({ class: k, rotationDeg: ang, mirrored: al.mirrored, shiftPx: al.shiftPx, correlation: al.correlation });
+      alignments.push({ class: k, step: 'realign', rotationDeg: ang, mirrored: al.mirrored, shiftPx: al.shiftPx, correlation: al.correlation });
       log(`classes: class ${k + 1} re-aligned onto class ${anchor + 1}: ${ang.toFixed(2)} deg${al.mirrored ? ', mirrored' : ''}, correlation ${al.correlation.toFixed(3)}`);
       const idx = Uint32Array.from({ length: source.n }, (_, i) => i).filter((i) => classOf[i] === k);
       const R = new Float32Array(9 * idx.length), O = new Float32Array(2 * idx.length);
