@@ -23,28 +23,7 @@ import { createEncoder, type Encoder } from '../../src/model/encoder.js';
 import { initTfjs, tf } from '../../src/model/tfjsSetup.js';
 import { AmortizedTrainer } from '../../src/recon/amortized.js';
 import { EncoderAdapter } from '../../src/recon/encoderAdapter.js';
-import type { EncoderLossResult, EncoderPrediction, PoseEncoder } from '../../src/recon/types.js';
-import { FixedGridDecoder, fixedVolumeData } from './encoderLearnsFixtures.js';
-
-/** The loop sees zero shifts and the shift head gets no gradient (the data have none). */
-class RotationOnly implements PoseEncoder {
-  constructor(readonly inner: PoseEncoder) {}
-  get heads(): number { return this.inner.heads; }
-  predict(images: Float32Array, B: number): EncoderPrediction {
-    const p = this.inner.predict(images, B);
-    p.shiftsPx.fill(0);
-    return p;
-  }
-  trainStep(images: Float32Array, B: number, f: (p: EncoderPrediction) => EncoderLossResult): number {
-    return this.inner.trainStep(images, B, (p) => {
-      p.shiftsPx.fill(0);
-      const r = f(p);
-      r.dLdShift.fill(0);
-      return r;
-    });
-  }
-  dispose(): void { this.inner.dispose(); }
-}
+import { FixedGridDecoder, RotationOnly, fixedVolumeData } from './encoderLearnsFixtures.js';
 
 function medianErrorDeg(pred: Float64Array, truth: Float64Array): number {
   const n = pred.length / 9;

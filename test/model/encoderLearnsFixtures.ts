@@ -10,6 +10,7 @@ import { symmetricDisc } from '../../src/model/fourierNet.js';
 import { hartleyFromFourier, renderSlices, type HartleyGrid } from '../../src/model/hartleyVolume.js';
 import { GridDecoder } from '../../src/recon/amortizedDecoder.js';
 import { MemorySource } from '../../src/recon/memorySource.js';
+import type { EncoderLossResult, EncoderPrediction, PoseEncoder } from '../../src/recon/types.js';
 
 export const D = 16;
 
@@ -53,3 +54,23 @@ export class FixedGridDecoder extends GridDecoder {
   override step(): void { /* fixed volume */ }
 }
 
+
+/** The loop sees zero shifts and the shift head gets no gradient (the data have none). */
+export class RotationOnly implements PoseEncoder {
+  constructor(readonly inner: PoseEncoder) {}
+  get heads(): number { return this.inner.heads; }
+  predict(images: Float32Array, B: number): EncoderPrediction {
+    const p = this.inner.predict(images, B);
+    p.shiftsPx.fill(0);
+    return p;
+  }
+  trainStep(images: Float32Array, B: number, f: (p: EncoderPrediction) => EncoderLossResult): number {
+    return this.inner.trainStep(images, B, (p) => {
+      p.shiftsPx.fill(0);
+      const r = f(p);
+      r.dLdShift.fill(0);
+      return r;
+    });
+  }
+  dispose(): void { this.inner.dispose(); }
+}
