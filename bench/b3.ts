@@ -216,7 +216,8 @@ async function main(): Promise<void> {
     ...states.map((s) => `| state ${s.state}: mean FSC over shells 17-32 (outer half), decoded / cluster backprojection / known-pose known-state | ${s.fsc_mean_outer_decoded.toFixed(3)} / ${s.fsc_mean_outer_cluster_backprojection.toFixed(3)} / ${s.fsc_mean_outer_known_pose_known_state.toFixed(3)} | - |`),
     ...(r.classes ? ['', `Class stage (${classes} classes, ${r.classes.seconds.toFixed(0)} s): sizes ${r.classes.classSizes.join(' / ')}; class ${r.classes.anchor + 1} kept the consensus frame `
       + `(median pose change from the consensus per class ${r.classes.consensusPoseChangeDeg.map((c) => c.toFixed(1)).join(', ')} deg; class-map correlations with the consensus ${r.classes.consensusCorrelation.map((c) => c.toFixed(3)).join(', ')}); `
-      + r.classes.alignments.map((a, i, all) => (all.findIndex((b) => b.class === a.class) === i
+      // ClassAlignment.step names the alignment (runs before it existed: a class's first entry is its ab-initio alignment)
+      + r.classes.alignments.map((a, i, all) => ((a.step ? a.step === 'abinitio' : all.findIndex((b) => b.class === a.class) === i)
         ? `class ${a.class + 1}'s own ab-initio map aligned onto it by ${a.rotationDeg.toFixed(1)} deg`
         : `class ${a.class + 1}'s refined map re-aligned onto it by ${a.rotationDeg.toFixed(2)} deg`) + `${a.mirrored ? ' (mirrored)' : ''}, correlation ${a.correlation.toFixed(3)}`).join('; ') + '.',
       '', '| class-stage step | median rotation error, closed / open (own alignment) | same, one alignment for all | all particles |', '|---|---|---|---|',
