@@ -8,8 +8,11 @@
  * for the amortized runs it runs predict-poses on held-back particles (never seen in training)
  * and compares their rotation error with that of the training particles.
  *
- * Config names: semi, amortized-grid, amortized-fouriernet; suffixes -march (frequency marching from
- * 4 px), -lr1e-3 (encoder lr), -sym (symmetric loss), -boxN (working box N instead of --box).
+ * Config names: semi, semi-encoder, amortized-grid, amortized-fouriernet; suffixes -march (frequency
+ * marching from 4 px), -lr1e-3 (encoder lr), -sym (symmetric loss), -boxN (working box N instead of
+ * --box); semi-encoder (cryoSPIN's multi-head encoder initialisation, shifts held at 0 until the
+ * switch, encoder lr 1e-3): -hM (M heads, default 8), -swE (switch after E epochs, default half of
+ * --epochs-semi), -lr1e-4.
  *
  * Outputs: bench/results/modes.json (all curves; runs merge into the existing file so configs can
  * be run separately), modes.md (table + command + load), modes_resolution.png (resolution vs wall
@@ -93,8 +96,15 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
   const common = { input: train, outdir, box, seed: 0, gtMap, gtPoses: train, onEpoch: (m: { epoch: number; wall_s: number; rot_median_deg?: number; res05_px?: number }) => process.stderr.write(`[${cfg}] epoch ${m.epoch} ${m.wall_s.toFixed(0)} s rot ${m.rot_median_deg?.toFixed(1)} deg res ${m.res05_px?.toFixed(2)} px\n`) };
   const t0 = Date.now();
   let r;
+  const num = (re: RegExp, dflt: number) => (re.exec(cfg) ? Number(re.exec(cfg)![1]) : dflt);
   if (cfg === 'semi') r = await runReconstructJob({ ...common, epochs: a.epochsSemi });
-  else if (cfg.startsWith('amortized')) {
+  else if (cfg.startsWith('semi-encoder')) {
+    // cryoSPIN's own initialisation: M-head encoder (winner take all) with shifts held at 0 for the
+    // whole encoder stage, then auto-decoding from the switch epoch on
+    const heads = num(/-h(\d+)/, 8);
+    const switchEpoch = num(/-sw(\d+)/, Math.round(a.epochsSemi / 2));
+    r = await runReconstructJob({ ...common, init: 'encoder', heads, epochs: a.epochsSemi, switchEpoch, shiftWarmupEpochs: switchEpoch, lrEncoder: cfg.includes('lr1e-4') ? 1e-4 : 1e-3 });
+  } else if (cfg.startsWith('amortized')) {
     const decoder = cfg.includes('fouriernet') ? 'fouriernet' as const : 'grid' as const;
     r = await runAmortizedJob({ ...common, epochs: a.epochsAmortized, decoder, symmetricLoss: cfg.includes('sym'), marchStartPx: cfg.includes('march') ? 4 : 0, marchEpochs: cfg.includes('march') ? a.epochsAmortized : 0, lrEncoder: cfg.includes('lr1e-3') ? 1e-3 : 1e-4 });
   } else throw new Error(`unknown config ${cfg}`);
@@ -103,12 +113,19 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
     config: cfg, n: a.n, box, epochs: r.epochs, wall_s: r.wall_s, final_res05_px: r.res05_px_vs_gt, final_rot_median_deg: r.rot_median_deg_vs_gt,
     half_res0143_px: r.half_res0143_px, curve: readMetrics(join(outdir, 'metrics.jsonl')), date: new Date().toISOString(), loadavg: loadavg(),
   };
-  if (cfg.startsWith('amortized') && a.held > 0) {
+  if ((cfg.startsWith('amortized') || cfg.startsWith('semi-encoder')) && a.held > 0) {
     const out = join(outdir, 'heldout_poses.star');
     const pr = await runPredictPoses({ checkpoint: join(outdir, 'checkpoint.json'), particles: held, output: out, quiet: true });
     const ph = readPoseSet(out);
     const gh = readPoseSet(held);
-    const pt = readPoseSet(join(outdir, 'poses.star'));
+    // the training particles' poses from the same inference pass (amortized: what the run wrote;
+    // semi-amortized: the encoder's, not the auto-decoded ones, so both sides are encoder poses)
+    let trainPoses = join(outdir, 'poses.star');
+    if (cfg.startsWith('semi-encoder')) {
+      trainPoses = join(outdir, 'train_encoder_poses.star');
+      await runPredictPoses({ checkpoint: join(outdir, 'checkpoint.json'), particles: train, output: trainPoses, quiet: true });
+    }
+    const pt = readPoseSet(trainPoses);
     const gtr = readPoseSet(train);
     const eh = poseError(ph.rotations, gh.rotations).rot_median_deg;
     const et = poseError(pt.rotations, gtr.rotations).rot_median_deg;

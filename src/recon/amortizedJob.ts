@@ -171,8 +171,8 @@ export async function runAmortizedJob(o: AmortizedJobOptions): Promise<Reconstru
 }
 
 /** Encoder and decoder of an amortized checkpoint (tfjs must be initialised). */
-export function loadAmortizedModel(path: string): { encoder: EncoderAdapter; decoder: SliceDecoder; options: AmortizedCheckpointOptions } {
-  const ck = readCheckpoint<AmortizedCheckpoint>(path);
+export function loadAmortizedModel(path: string, parsed?: unknown): { encoder: EncoderAdapter; decoder: SliceDecoder; options: AmortizedCheckpointOptions } {
+  const ck = (parsed ?? readCheckpoint<AmortizedCheckpoint>(path)) as AmortizedCheckpoint;
   if (ck.options?.mode !== 'amortized' || !ck.encoder || !ck.decoder) {
     throw new InputError(path, 'not an amortized-mode checkpoint (needs encoder and decoder state: run reconstruct --mode amortized)');
   }

@@ -85,16 +85,20 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
       ? new EncoderAdapter(createEncoder({ box: D, heads, seed, preset: o.encoderPreset ?? 'lean', learningRate: o.lrEncoder ?? 1e-4 }))
       : null;
     const trainer = new SemiAmortizedTrainer(source, adapter, { ...o, init: useEncoder ? 'encoder' : 'search' });
+    // the switch drops the encoder; its last state stays in the checkpoint (predict-poses uses it)
+    let switchedEncoder: EncoderState | null = null;
+    if (adapter) trainer.onSwitch = () => { switchedEncoder = adapter.getEncoderState(); };
     // the stage schedule: another searchIterations/localIterations on resume would shift the stage of every epoch
     const sched = trainer.opts.init === 'search'
       ? { init: 'search', searchIterations: trainer.opts.searchIterations, localIterations: trainer.opts.localIterations }
-      : { init: 'encoder' };
+      : { init: 'encoder', shiftWarmupEpochs: trainer.opts.shiftWarmupEpochs };
     const settings = { box: D, heads, seed, particles: source.n, ...sched };
     await job.open<Checkpoint>({
       settings,
       onOutdirReady: o.onOutdirReady,
       restore: (ck) => {
         if (ck.encoder && trainer.encoder && adapter) adapter.setEncoderState(ck.encoder);
+        if (ck.trainer.stage === 'autodecode') switchedEncoder = ck.encoder;
         trainer.setState(ck.trainer);
         return trainer.epoch;
       },
@@ -120,8 +124,8 @@ export async function runReconstructJob(o: ReconstructJobOptions): Promise<Recon
         }
         return m;
       },
-      state: () => ({ trainer: trainer.getState(), encoder: trainer.encoder && adapter ? adapter.getEncoderState() : null }),
-      checkpointOptions: { input: o.input, ...settings },
+      state: () => ({ trainer: trainer.getState(), encoder: trainer.encoder && adapter ? adapter.getEncoderState() : switchedEncoder }),
+      checkpointOptions: { input: o.input, ...settings, invert: o.invert ?? false, maskFraction: o.maskFraction ?? 0, batchSize: trainer.opts.batchSize },
       live: (m) => ({ epoch: m.epoch, map: decoderMap(trainer), D, apixAngstrom: source.apixAngstrom, rots: trainer.poses.rot }),
       onEpoch: o.onEpoch,
     });

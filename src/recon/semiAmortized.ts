@@ -26,6 +26,7 @@ import { createSlicer, type Slicer } from './slicer.js';
 import { localLevels, localSearch } from './localRefine.js';
 import { wienerVolume } from './localRefineVolume.js';
 import { PreconditionedMomentum } from './volumeOptimizer.js';
+import { bestHeadPoses } from './bestHead.js';
 import { fourierLoss } from './fourierLoss.js';
 import { applyLeftExp, createPoseTable, leftPerturbationGrad, orthonormalise, type PoseTable } from './poseTable.js';
 import type { EncoderLossResult, EncoderPrediction, ParticleBatch, ParticleSource, PoseEncoder } from './types.js';
@@ -65,6 +66,12 @@ export interface SemiAmortizedOptions {
    */
   marchStartPx: number;
   marchEpochs: number;
+  /**
+   * Encoder stage: every particle origin is held at 0 for the first shiftWarmupEpochs epochs (the
+   * shift head gets no gradient until then). A shift head trained from the start drifts and
+   * absorbs rotation error while the poses are still random (modes_notes.md, section 4).
+   */
+  shiftWarmupEpochs: number;
   /**
    * Where the auto-decoding stage's poses come from: 'encoder' (cryoSPIN: multi-head encoder,
    * winner take all, switch) or 'search' (iterative global low-resolution pose search against the
@@ -132,6 +139,7 @@ export const SEMI_AMORTIZED_DEFAULTS: SemiAmortizedOptions = {
   poseLrDecay: 1,
   marchStartPx: 0,
   marchEpochs: 0,
+  shiftWarmupEpochs: 0,
   init: 'encoder',
   searchIterations: 8,
   searchRotations: 3000,
@@ -203,6 +211,8 @@ export class SemiAmortizedTrainer {
   stage: Stage = 'encoder';
   /** Epoch at which auto-decoding started. */
   switchedAtEpoch = 0;
+  /** Called at the switch, before the encoder is dropped (e.g. to keep its state for predict-poses). */
+  onSwitch: ((encoder: PoseEncoder) => void) | null = null;
   private monitorIdx: Uint32Array;
   private monitorPrev: Float64Array | null = null;
 
@@ -309,6 +319,7 @@ export class SemiAmortizedTrainer {
    */
   private encoderStep(batch: ParticleBatch, usage: Float64Array): number {
     const enc = this.encoder!;
+    const shifts = this.encoderShiftsActive();
     const { D } = this.source;
     const P = D * D;
     const M = enc.heads;
@@ -316,7 +327,8 @@ export class SemiAmortizedTrainer {
     const disc = this.disc();
     const dH = new Float32Array(this.grid.values.length);
     let lastRots: Float64Array | null = null;
-    const lossFn = (pred: EncoderPrediction): EncoderLossResult => {
+    const lossFn = (encoderPred: EncoderPrediction): EncoderLossResult => {
+      const pred = shifts ? encoderPred : { rotations: encoderPred.rotations, shiftsPx: new Float32Array(2 * B * M) };
       const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
       this.slicer.render(this.grid, pred.rotations, B * M, slices, disc);
       const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
@@ -353,7 +365,7 @@ export class SemiAmortizedTrainer {
       this.slicer.backward(this.grid, wRots, B, dS, dH, dR, disc);
       lastRots = wRots;
       const dLdShift = new Float32Array(2 * B);
-      for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
+      if (shifts) for (let i = 0; i < 2 * B; i++) dLdShift[i] = dO[i]! * invB;
       return { loss: total / B, winnerHead: winner, dLdR: dR, dLdShift };
     };
     const loss = enc.trainStep(batch.images, B, lossFn);
@@ -714,34 +726,12 @@ export class SemiAmortizedTrainer {
     return d[Math.floor(d.length / 2)]!;
   }
 
+  /** Whether the encoder's shift head is in use (after shiftWarmupEpochs encoder epochs). */
+  encoderShiftsActive(): boolean { return this.epoch >= this.opts.shiftWarmupEpochs; }
+
   /** Encoder pass (no gradient): for each particle, the pose of its lowest-loss head. */
   predictBest(indices: Uint32Array): { rots: Float64Array; origins: Float32Array } {
-    const enc = this.encoder!;
-    const { D } = this.source;
-    const P = D * D;
-    const M = enc.heads;
-    const disc = this.disc();
-    const rots = new Float64Array(9 * indices.length);
-    const origins = new Float32Array(2 * indices.length);
-    const bs = this.opts.batchSize;
-    for (let s = 0; s < indices.length; s += bs) {
-      const idx = indices.slice(s, Math.min(indices.length, s + bs));
-      const batch = this.source.batch(idx);
-      const B = batch.B;
-      const pred = enc.predict(batch.images, B);
-      const slices: Complex = { re: new Float32Array(B * M * P), im: new Float32Array(B * M * P) };
-      this.slicer.render(this.grid, pred.rotations, B * M, slices, disc);
-      const losses = fourierLoss({ D, obs: batch.obs, ctf: batch.ctf, B }, slices, disc, { M, originsPx: pred.shiftsPx });
-      for (let b = 0; b < B; b++) {
-        let best = 0;
-        for (let m = 1; m < M; m++) if (losses[b * M + m]! < losses[b * M + best]!) best = m;
-        const sIdx = b * M + best;
-        rots.set(pred.rotations.subarray(9 * sIdx, 9 * sIdx + 9), 9 * (s + b));
-        origins[2 * (s + b)] = pred.shiftsPx[2 * sIdx]!;
-        origins[2 * (s + b) + 1] = pred.shiftsPx[2 * sIdx + 1]!;
-      }
-    }
-    return { rots, origins };
+    return bestHeadPoses(this.encoder!, this.slicer, this.grid, this.source, indices, this.opts.batchSize, this.disc(), this.encoderShiftsActive());
   }
 
   /** Serialisable state (everything but the encoder, which checkpoints itself). */
@@ -783,6 +773,7 @@ export class SemiAmortizedTrainer {
       const { rots, origins } = this.predictBest(all);
       this.poses.rot.set(rots);
       this.poses.origin.set(origins);
+      this.onSwitch?.(this.encoder);
       this.encoder.dispose();
       this.encoder = null;
     }

@@ -2,8 +2,10 @@
  * `cryospin predict-poses model.ckpt particles.star -o poses.star`: the amortized promise — poses
  * for particles the encoder never saw, by one inference pass (no optimisation). The checkpoint
  * comes from `reconstruct --mode amortized` (encoder + decoder state and the preprocessing
- * settings: working box, inversion, mask). With a symmetric-loss model the decoder picks, per
- * image, between the predicted pose and its in-plane pi rotation (as the run itself did).
+ * settings: working box, inversion, mask) or `reconstruct --init encoder` (semi-amortized: the
+ * multi-head encoder, best head by the loss against the run's volume); see recon/poseModel.ts.
+ * With a symmetric-loss model the decoder picks, per image, between the predicted pose and its
+ * in-plane pi rotation (as the run itself did).
  * Writes RELION 3.1 STAR (angles, origins in the input's pixels) and, with --pkl, a cryoDRGN pose.pkl.
  * tfjs and the model code are imported when the command runs (so `--help` starts fast).
  */
@@ -31,6 +33,9 @@ export interface PredictPosesResult {
   n: number;
   output: string;
   pkl: string | null;
+  /** The checkpoint's mode: 'amortized' (single head) or 'semi-amortized' (best of `heads` against its volume). */
+  mode: 'amortized' | 'semi-amortized';
+  heads: number;
   box: number;
   decoder: string;
   symmetric_loss: boolean;
@@ -40,26 +45,26 @@ export interface PredictPosesResult {
 
 export async function runPredictPoses(o: PredictPosesOptions): Promise<PredictPosesResult> {
   const t0 = performance.now();
-  const [{ initTfjs }, { predictPoses }, { loadAmortizedModel }, { DiskSource }] = await Promise.all([
-    import('../../model/tfjsSetup.js'), import('../../recon/amortized.js'), import('../../recon/amortizedJob.js'), import('../../recon/diskSource.js'),
+  const [{ initTfjs }, { loadPoseModel }, { DiskSource }] = await Promise.all([
+    import('../../model/tfjsSetup.js'), import('../../recon/poseModel.js'), import('../../recon/diskSource.js'),
   ]);
   await initTfjs('wasm');
-  const model = loadAmortizedModel(o.checkpoint);
   const set = loadParticles(o.particles, { ctfPkl: o.ctfPkl, apixAngstrom: o.apixAngstrom, allowOutside: o.allowOutside });
-  const opt = model.options;
-  const source = new DiskSource(set, { box: opt.box, invert: opt.invert, maskFraction: opt.maskFraction, seed: opt.seed });
-  const n = source.n;
-  const all = new Uint32Array(n);
-  for (let i = 0; i < n; i++) all[i] = i;
-  const bs = o.batchSize ?? opt.batchSize;
-  let p: ReturnType<typeof predictPoses>;
+  const opt = loadPoseModel(o.checkpoint);
+  let p: ReturnType<typeof opt.predict>;
   try {
-    p = predictPoses(model.encoder, model.decoder, source, all, opt.symmetricLoss, bs);
+    const source = new DiskSource(set, { box: opt.box, invert: opt.invert, maskFraction: opt.maskFraction, seed: opt.seed });
+    try {
+      const all = new Uint32Array(source.n);
+      for (let i = 0; i < all.length; i++) all[i] = i;
+      p = opt.predict(source, all, o.batchSize ?? opt.batchSize);
+    } finally {
+      source.close();
+    }
   } finally {
-    source.close();
-    model.encoder.dispose();
-    model.decoder.dispose();
+    opt.dispose();
   }
+  const n = set.particles.length;
   const scale = set.boxPx / opt.box; // working px -> input px
   const out: ParticleSet = {
     ...set,
@@ -78,7 +83,7 @@ export async function runPredictPoses(o: PredictPosesOptions): Promise<PredictPo
   for (let i = 0; i < n; i++) ls += p.loss[i]!;
   const seconds = (performance.now() - t0) / 1000;
   if (!o.quiet) log(`predicted ${n} poses in ${seconds.toFixed(1)} s`);
-  return { n, output: o.output, pkl: o.pkl ?? null, box: opt.box, decoder: opt.decoder, symmetric_loss: opt.symmetricLoss, seconds, mean_loss: ls / n };
+  return { n, output: o.output, pkl: o.pkl ?? null, mode: opt.kind, heads: opt.heads, box: opt.box, decoder: opt.decoder, symmetric_loss: opt.symmetricLoss, seconds, mean_loss: ls / n };
 }
 
 function posInt(name: string): (v: string) => number {
@@ -92,8 +97,8 @@ function posInt(name: string): (v: string) => number {
 export function register(program: Command): void {
   program
     .command('predict-poses')
-    .description('Poses for (new) particles from a trained amortized encoder (reconstruct --mode amortized checkpoint)')
-    .argument('<model.ckpt>', 'checkpoint.json of a reconstruct --mode amortized run')
+    .description('Poses for (new) particles from a trained encoder (checkpoint of reconstruct --mode amortized, or --mode semi-amortized --init encoder)')
+    .argument('<model.ckpt>', 'checkpoint.json of a reconstruct --mode amortized or --init encoder run')
     .argument('<particles>', 'particles: RELION STAR, cryoSPARC .cs, or .mrcs with --ctf ctf.pkl')
     .requiredOption('-o, --output <poses.star>', 'output RELION 3.1 STAR with the predicted poses')
     .option('--pkl <pose.pkl>', 'also write a cryoDRGN pose pickle')

@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option('--symmetric-loss', 'amortized mode: also score each image rotated in-plane by pi, keep the smaller error (cryoAI)')
     .option('--lr-volume <lr>', 'amortized mode: decoder step (grid: preconditioned step, default 0.3; fouriernet: Adam lr, default 1e-3)', num('--lr-volume'))
     .option('--clip-grad <norm>', 'amortized mode: encoder gradient-norm clip (0 = off)', num('--clip-grad'), 0)
-    .option('--shift-warmup-epochs <n>', 'amortized mode: hold every particle origin at 0 for the first n epochs (the shift head starts training after them)', num('--shift-warmup-epochs'), 0)
+    .option('--shift-warmup-epochs <n>', 'amortized mode and the --init encoder stage: hold every particle origin at 0 for the first n epochs (the shift head starts training after them)', num('--shift-warmup-epochs'), 0)
     .option('--box <N>', 'working box (Fourier downsampling on the fly)', num('--box', true))
     .option('--init <how>', 'initial poses: search (iterative global low-res pose search) or encoder (cryoSPIN multi-head encoder)', 'search')
     .option('--search-iterations <K>', 'search stage: iterations (epochs) before auto-decoding', num('--search-iterations', true), 8)
@@ -159,7 +159,8 @@ export function register(program: Command): void {
       if (o.mode !== 'semi-amortized' && o.mode !== 'amortized') throw new InvalidArgumentError(`--mode must be semi-amortized or amortized, got "${o.mode}"`);
       if (o.hetDecoder !== undefined || o.zSource !== undefined || o.zWarmupEpochs !== undefined || o.hetRefit !== undefined || o.classes !== undefined) throw new InvalidArgumentError('--het-decoder, --z-source, --z-warmup-epochs, --het-refit and --classes are available with --mode heterogeneous only');
       if (o.decoder !== 'grid' && o.decoder !== 'fouriernet') throw new InvalidArgumentError(`--decoder must be grid or fouriernet, got "${o.decoder}"`);
-      if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss || o.shiftWarmupEpochs !== 0)) throw new InvalidArgumentError('--decoder fouriernet, --symmetric-loss and --shift-warmup-epochs are available with --mode amortized only');
+      if (o.mode === 'semi-amortized' && (o.decoder !== 'grid' || o.symmetricLoss)) throw new InvalidArgumentError('--decoder fouriernet and --symmetric-loss are available with --mode amortized only');
+      if (o.mode === 'semi-amortized' && o.init !== 'encoder' && o.shiftWarmupEpochs !== 0) throw new InvalidArgumentError('--shift-warmup-epochs applies to --mode amortized and to --init encoder (the encoder stage) only');
       if (!(Number.isInteger(o.shiftWarmupEpochs) && o.shiftWarmupEpochs >= 0)) throw new InvalidArgumentError(`--shift-warmup-epochs must be a whole number >= 0, got ${o.shiftWarmupEpochs}`);
       const { default: cliProgress } = await import('cli-progress');
       const bar = new cliProgress.SingleBar({
@@ -176,7 +177,7 @@ export function register(program: Command): void {
         input, outdir: o.outdir, onOutdirReady, box: o.box, heads: o.heads, epochs: o.epochs, switchEpoch: o.switchEpoch, autoSwitch: o.autoSwitch ?? false,
         batchSize: o.batchSize, seed: o.seed, ctfPkl: o.ctf, apixAngstrom: o.apix, invert: o.invert, maskFraction: o.mask,
         gtMap: o.gtMap, gtPoses: o.gtPoses, resume: o.resume, allowOutside: o.allowOutside, encoderPreset: o.encoder,
-        marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, lrEncoder: o.lrEncoder, lrPose: o.lrPose, poseSteps: o.poseSteps,
+        marchStartPx: o.marchStart, marchEpochs: o.marchEpochs, shiftWarmupEpochs: o.shiftWarmupEpochs, lrEncoder: o.lrEncoder, lrPose: o.lrPose, poseSteps: o.poseSteps,
         init: o.init as 'search' | 'encoder', searchIterations: o.searchIterations, searchRotations: o.searchRotations,
         searchRadiusStartPx: radii[0]!, searchRadiusEndPx: radii[1]!, searchShiftRangePx: o.searchShift,
         searchSubset: o.searchSubset, localIterations: o.localIterations, localRadiusStartPx: lradii[0]!, localRadiusEndPx: lradii[1]!,
