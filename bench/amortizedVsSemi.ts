@@ -8,7 +8,7 @@
  * for the amortized runs it runs predict-poses on held-back particles (never seen in training)
  * and compares their rotation error with that of the training particles.
  *
- * Config names: semi, semi-encoder, amortized-grid, amortized-fouriernet; suffixes -march (frequency
+ * Config names: semi, semi-b1 (bench/b1.ts's settings: 14 search iterations, 18 epochs), semi-encoder, amortized-grid, amortized-fouriernet; suffixes -march (frequency
  * marching from 4 px), -lr1e-3 (encoder lr), -sym (symmetric loss), -boxN (working box N instead of
  * --box); semi-encoder (cryoSPIN's multi-head encoder initialisation, shifts held at 0 until the
  * switch, encoder lr 1e-3): -hM (M heads, default 8), -swE (switch after E epochs, default half of
@@ -31,6 +31,7 @@ import { poseError } from '../src/eval/poseError.js';
 import { linePlotSvg, svgToPng } from '../src/report/plot.js';
 import { runAmortizedJob } from '../src/recon/amortizedJob.js';
 import { runReconstructJob } from '../src/recon/reconstructJob.js';
+import { B1_RECON } from './b1Settings.js';
 
 interface Args { collect: string[]; data: string; n: number; held: number; box: number; configs: string[]; epochsSemi: number; epochsAmortized: number; work: string; reportOnly: boolean; out: string }
 
@@ -98,6 +99,7 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
   let r;
   const num = (re: RegExp, dflt: number) => (re.exec(cfg) ? Number(re.exec(cfg)![1]) : dflt);
   if (cfg === 'semi') r = await runReconstructJob({ ...common, epochs: a.epochsSemi });
+  else if (cfg.startsWith('semi-b1')) r = await runReconstructJob({ ...B1_RECON, ...common }); // B1's own settings (18 epochs)
   else if (cfg.startsWith('semi-encoder')) {
     // cryoSPIN's own initialisation: M-head encoder (winner take all) with shifts held at 0 for the
     // whole encoder stage, then auto-decoding from the switch epoch on

@@ -41,6 +41,7 @@ import { loadParticles, type ParticleSet } from '../src/io/particles.js';
 import { backproject, particleSetSource } from '../src/recon/backproject.js';
 import { runReconstructJob, type ReconstructJobOptions } from '../src/recon/reconstructJob.js';
 import { runSimulate, type SimulateCliOptions } from '../src/cli/commands/simulate.js';
+import { B1_RECON } from './b1Settings.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -60,13 +61,7 @@ const common = {
   snr: 0.1, shiftPx: 3, defocus: [1.0, 2.5], astigmatism: 0, voltage: 300, cs: 2.7, ampContrast: 0.1, seed: 0, chunk: 500,
 };
 
-/** Settings of the benchmark runs (see docs/architecture.md "search initialisation" and localRefine.ts). */
-const RECON: Partial<ReconstructJobOptions> = {
-  init: 'search',
-  searchIterations: 14, searchRadiusStartPx: 3, searchRadiusEndPx: 10, searchShiftRangePx: 3, searchSubset: 4000,
-  localIterations: 2, localResearch: true, localRadiusStartPx: 12, localRadiusEndPx: 20, localRotStepDeg: 6, localShiftStepPx: 1,
-  epochs: 18, lrPose: 0.01, autodecodeVolume: 'wiener', seed: 0,
-};
+const RECON = B1_RECON;
 
 const DATASETS: Record<string, Dataset> = {
   b1: {
