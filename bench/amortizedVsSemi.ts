@@ -12,7 +12,7 @@
  * marching from 4 px), -lr1e-3 (encoder lr), -sym (symmetric loss), -boxN (working box N instead of
  * --box); semi-encoder (cryoSPIN's multi-head encoder initialisation, shifts held at 0 until the
  * switch, encoder lr 1e-3): -hM (M heads, default 8), -swE (switch after E epochs, default half of
- * --epochs-semi), -lr1e-4.
+ * --epochs-semi), -lr1e-4, -march (loss disc from 4 px to Nyquist over --epochs-semi).
  *
  * Outputs: bench/results/modes.json (all curves; runs merge into the existing file so configs can
  * be run separately), modes.md (table + command + load), modes_resolution.png (resolution vs wall
@@ -105,7 +105,8 @@ async function runConfig(cfg: string, a: Args, train: string, held: string): Pro
     // whole encoder stage, then auto-decoding from the switch epoch on
     const heads = num(/-h(\d+)/, 8);
     const switchEpoch = num(/-sw(\d+)/, Math.round(a.epochsSemi / 2));
-    r = await runReconstructJob({ ...common, init: 'encoder', heads, epochs: a.epochsSemi, switchEpoch, shiftWarmupEpochs: switchEpoch, lrEncoder: cfg.includes('lr1e-4') ? 1e-4 : 1e-3 });
+    r = await runReconstructJob({ ...common, init: 'encoder', heads, epochs: a.epochsSemi, switchEpoch, shiftWarmupEpochs: switchEpoch, lrEncoder: cfg.includes('lr1e-4') ? 1e-4 : 1e-3,
+      marchStartPx: cfg.includes('march') ? 4 : 0, marchEpochs: cfg.includes('march') ? a.epochsSemi : 0 });
   } else if (cfg.startsWith('amortized')) {
     const decoder = cfg.includes('fouriernet') ? 'fouriernet' as const : 'grid' as const;
     r = await runAmortizedJob({ ...common, epochs: a.epochsAmortized, decoder, symmetricLoss: cfg.includes('sym'), marchStartPx: cfg.includes('march') ? 4 : 0, marchEpochs: cfg.includes('march') ? a.epochsAmortized : 0, lrEncoder: cfg.includes('lr1e-3') ? 1e-3 : 1e-4 });
