@@ -27,22 +27,34 @@ function blobVolume(N: number): Float32Array {
   return v;
 }
 
-/** The true volume as a Hartley grid and noise-free images (no CTF, no shift) rendered from it. */
-export function fixedVolumeData(n: number, seed: number, poses?: Float64Array): { grid: HartleyGrid; rots: Float64Array; source: MemorySource } {
+/**
+ * The true volume as a Hartley grid and noise-free images (no CTF, no shift) rendered from it.
+ * `held` more images (further random rotations from the same generator) form `heldSource` /
+ * `heldRots`; the training images and the scale are the same as without them.
+ */
+export function fixedVolumeData(n: number, seed: number, poses?: Float64Array, held = 0): {
+  grid: HartleyGrid; rots: Float64Array; source: MemorySource; heldRots: Float64Array; heldSource: MemorySource | null;
+} {
   const grid = hartleyFromFourier(fft3Centered(blobVolume(D), D), D);
   const rng = new Rng(seed);
   const rots = poses ?? randomRotations(n, rng);
+  const heldRots = held > 0 ? randomRotations(held, rng) : new Float64Array(0);
   const P = D * D;
-  const s: Complex = { re: new Float32Array(n * P), im: new Float32Array(n * P) };
-  renderSlices(grid, rots, n, s, symmetricDisc(D));
-  // obs = fft2Centered(image) / D (batch.ts), so image = ifft2Centered(D * slice)
-  const imgs = ifft2CenteredBatch({ re: s.re.map((x) => x * D), im: s.im.map((x) => x * D) }, D, n);
+  const render = (R: Float64Array, m: number): Float32Array => {
+    const s: Complex = { re: new Float32Array(m * P), im: new Float32Array(m * P) };
+    renderSlices(grid, R, m, s, symmetricDisc(D));
+    // obs = fft2Centered(image) / D (batch.ts), so image = ifft2Centered(D * slice)
+    return ifft2CenteredBatch({ re: s.re.map((x) => x * D), im: s.im.map((x) => x * D) }, D, m);
+  };
+  const imgs = render(rots, n);
+  const heldImgs = held > 0 ? render(heldRots, held) : new Float32Array(0);
   let s2 = 0;
   for (const x of imgs) s2 += x * x;
   const scale = 1 / Math.sqrt(s2 / imgs.length); // unit-variance images; the grid scales with them
   for (let i = 0; i < imgs.length; i++) imgs[i]! *= scale;
+  for (let i = 0; i < heldImgs.length; i++) heldImgs[i]! *= scale;
   for (let i = 0; i < grid.values.length; i++) grid.values[i]! *= scale;
-  return { grid, rots, source: new MemorySource(imgs, D, 4, null) };
+  return { grid, rots, source: new MemorySource(imgs, D, 4, null), heldRots, heldSource: held > 0 ? new MemorySource(heldImgs, D, 4, null) : null };
 }
 
 /** A grid decoder held at the given volume (its step does nothing). */
