@@ -72,8 +72,8 @@ interface Frame {
 const MARGIN = { left: 64, right: 150, top: 36, bottom: 48 };
 
 /** Background, title, axes with ticks, grid and labels. */
-function frame(title: string, xLabel: string, yLabel: string, xd: [number, number], yd: [number, number], width: number, height: number): Frame {
-  const x = scaleLinear().domain(xd).nice().range([MARGIN.left, width - MARGIN.right]);
+function frame(title: string, xLabel: string, yLabel: string, xd: [number, number], yd: [number, number], width: number, height: number, right = MARGIN.right): Frame {
+  const x = scaleLinear().domain(xd).nice().range([MARGIN.left, width - right]);
   const y = scaleLinear().domain(yd).nice().range([height - MARGIN.bottom, MARGIN.top]);
   const [x0, x1] = x.range() as [number, number];
   const [y0, y1] = y.range() as [number, number];
@@ -100,6 +100,12 @@ function frame(title: string, xLabel: string, yLabel: string, xd: [number, numbe
   return { x, y, parts: p, width, height, plotRight: x1 };
 }
 
+/** Right margin that fits the legend's longest name (11 px sans-serif: ~6.5 px per character). */
+function legendMargin(names: string[]): number {
+  const longest = names.reduce((m, n) => Math.max(m, n.length), 0);
+  return Math.max(MARGIN.right, 12 + 24 + Math.ceil(6.5 * longest) + 10);
+}
+
 function legend(f: Frame, names: string[], kind: 'line' | 'point'): void {
   names.forEach((name, i) => {
     const c = PALETTE[i % PALETTE.length]!;
@@ -118,11 +124,13 @@ function finish(f: Frame): string {
 
 /** Line plot: one polyline per series (non-finite points break the line), optional horizontal reference lines. */
 export function linePlotSvg(spec: LinePlotSpec): string {
-  const width = spec.width ?? 640;
+  // long legend names widen the picture, not squeeze the plot
+  const right = legendMargin(spec.series.map((s) => s.name));
+  const width = (spec.width ?? 640) + right - MARGIN.right;
   const height = spec.height ?? 360;
   const xs = spec.series.flatMap((s) => s.x);
   const ys = spec.series.flatMap((s) => s.y).concat((spec.hLines ?? []).map((h) => h.y));
-  const f = frame(spec.title, spec.xLabel, spec.yLabel, extent(xs, [0, 1]), spec.yDomain ?? extent(ys, [0, 1]), width, height);
+  const f = frame(spec.title, spec.xLabel, spec.yLabel, extent(xs, [0, 1]), spec.yDomain ?? extent(ys, [0, 1]), width, height, right);
   const [x0, x1] = f.x.range() as [number, number];
   const clipId = `c${Math.abs(hashString(spec.title + spec.series.map((s) => s.name).join()))}`;
   f.parts.push(`<clipPath id="${clipId}"><rect x="${fmt(x0)}" y="${MARGIN.top}" width="${fmt(x1 - x0)}" height="${height - MARGIN.top - MARGIN.bottom}"/></clipPath>`);
