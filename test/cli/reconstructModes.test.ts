@@ -197,6 +197,10 @@ test('reconstruct --mode amortized --shift-warmup-epochs holds every origin at 0
     await assertRefused(star, root, common, [
       [['--shift-warmup-epochs', '1'], /--shift-warmup-epochs applies to --mode amortized and to --init encoder/],
       [['--mode', 'amortized', '--shift-warmup-epochs', '-1'], /--shift-warmup-epochs must be a whole number >= 0/],
+      // the heterogeneous mode's consensus stage is the search: these flags would be silently ignored
+      [['--mode', 'heterogeneous', '--shift-warmup-epochs', '1'], /not available with --mode heterogeneous/],
+      [['--mode', 'heterogeneous', '--init', 'encoder'], /not available with --mode heterogeneous/],
+      [['--mode', 'heterogeneous', '--decoder', 'fouriernet'], /not available with --mode heterogeneous/],
     ]);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -125,6 +125,10 @@ export function register(program: Command): void {
       if (o.threads !== undefined && !(o.threads >= 1)) throw new InvalidArgumentError(`--threads must be >= 1, got ${o.threads}`);
       if (o.mode === 'amortized' && o.threads !== undefined && o.threads !== 1) throw new InvalidArgumentError('--threads is available with --mode semi-amortized and heterogeneous (its consensus stage) only');
       if (o.mode === 'heterogeneous') {
+        // its consensus stage is the search-initialised semi-amortized loop: the amortized and encoder-stage flags do not apply
+        if (o.decoder !== 'grid' || o.symmetricLoss || o.shiftWarmupEpochs !== 0 || o.init !== 'search') {
+          throw new InvalidArgumentError('--decoder, --symmetric-loss, --shift-warmup-epochs and --init encoder are not available with --mode heterogeneous (its consensus stage uses the pose search)');
+        }
         if (!(o.zdim >= 1)) throw new InvalidArgumentError(`--zdim must be >= 1, got ${o.zdim}`);
         if (o.hetDecoder !== undefined && o.hetDecoder !== 'linear' && o.hetDecoder !== 'mlp') throw new InvalidArgumentError(`--het-decoder must be linear or mlp, got "${o.hetDecoder}"`);
         if (o.zSource !== undefined && o.zSource !== 'autodecode' && o.zSource !== 'encoder') throw new InvalidArgumentError(`--z-source must be autodecode or encoder, got "${o.zSource}"`);
