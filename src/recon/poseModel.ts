@@ -11,7 +11,6 @@
 import { InputError } from '../io/errors.js';
 import { encoderFromState, type EncoderState } from '../model/encoder.js';
 import { createHartleyGrid, nyquistDisc } from '../model/hartleyVolume.js';
-import { symmetricDisc } from '../model/fourierNet.js';
 import { predictPoses as predictAmortized } from './amortized.js';
 import { loadAmortizedModel } from './amortizedJob.js';
 import { bestHeadPoses } from './bestHead.js';
@@ -86,7 +85,7 @@ export function loadPoseModel(path: string): PoseModel {
   return {
     kind: 'amortized', box: opt.box, invert: opt.invert, maskFraction: opt.maskFraction, seed: opt.seed, batchSize: opt.batchSize,
     decoder: opt.decoder, symmetricLoss: opt.symmetricLoss, heads: m.encoder.heads,
-    predict: (source, indices, batchSize) => predictAmortized(m.encoder, m.decoder, source, indices, opt.symmetricLoss, batchSize, symmetricDisc(source.D)),
+    predict: (source, indices, batchSize) => predictAmortized(m.encoder, m.decoder, source, indices, opt.symmetricLoss, batchSize),
     dispose: () => { m.encoder.dispose(); m.decoder.dispose(); },
   };
 }
